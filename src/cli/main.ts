@@ -1,2 +1,66 @@
-// placeholder entry; replaced by the real CLI
-console.log(process.argv.includes("--version") ? "agtmux 0.1.0" : "agtmux");
+#!/usr/bin/env bun
+/**
+ * agtmux: one binary, the daemon and every CLI subcommand. We own dispatch
+ * and the exit path (see ./args.ts).
+ */
+import { defineCommand } from "citty";
+import { AgtmuxError, EXIT } from "../domain/errors.ts";
+import { findCommand, parseStrict, usage } from "./args.ts";
+import { daemonCommand } from "./commands/daemon.ts";
+import { emitCommand } from "./commands/emit.ts";
+import { globalArgs } from "./commands/common.ts";
+import { statusCommand } from "./commands/status.ts";
+import { buildInfo, makeContext } from "./context.ts";
+import { reportError } from "./output.ts";
+
+const versionCommand = defineCommand({
+  meta: { name: "version", description: "Print the version" },
+  args: { ...globalArgs },
+  run(c) {
+    const b = buildInfo();
+    const ctx = c.data as ReturnType<typeof makeContext>;
+    ctx.out(ctx.json ? JSON.stringify({ schema_version: 1, ...b }) : `agtmux ${b.version} (${b.commit})`);
+    return 0;
+  },
+});
+
+export const root = defineCommand({
+  meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
+  args: { ...globalArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
+  subCommands: { status: statusCommand, daemon: daemonCommand, emit: emitCommand, version: versionCommand },
+  async run(c) {
+    if (c.args.version === true) return versionCommand.run?.(c as never);
+    return statusCommand.run?.(c as never);
+  },
+});
+
+export async function main(argv: string[]): Promise<number> {
+  const wantsJson = argv.includes("--json");
+  try {
+    const { cmd, chain, rest } = await findCommand(root, argv);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      process.stdout.write(`${await usage(cmd, chain.length > 1 ? chain[chain.length - 2] : undefined)}\n`);
+      return EXIT.ok;
+    }
+    const args = await parseStrict(cmd, rest);
+    const ctx = makeContext(process.env, { socket: args.socket as string | undefined, json: args.json === true });
+    if (cmd.run === undefined) {
+      process.stdout.write(`${await usage(cmd)}\n`);
+      return EXIT.usage;
+    }
+    const code: unknown = await cmd.run({ rawArgs: rest, args, cmd, data: ctx } as never);
+    return typeof code === "number" ? code : EXIT.ok;
+  } catch (err) {
+    const ctx = { json: wantsJson, out: (s: string) => process.stdout.write(`${s}\n`), err: (s: string) => process.stderr.write(`${s}\n`) };
+    if (err instanceof AgtmuxError && err.code === "E_USAGE") {
+      reportError(ctx, err);
+      return EXIT.usage;
+    }
+    return reportError(ctx, err);
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

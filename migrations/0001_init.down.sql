@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS spool_offsets;
+DROP TABLE IF EXISTS adapters;
+DROP TABLE IF EXISTS actions;
+DROP TABLE IF EXISTS action_snapshots;
+DROP TABLE IF EXISTS states;
+DROP TABLE IF EXISTS runtime_source_cursors;
+DROP TABLE IF EXISTS event_inbox;
+DROP TABLE IF EXISTS events;
+DROP TABLE IF EXISTS runtimes;
+DROP TABLE IF EXISTS panes;
+DROP TABLE IF EXISTS targets;

@@ -1,0 +1,82 @@
+/**
+ * The one client of the daemon API (CLI, hooks and tests all use it). It only
+ * knows the wire types; it never imports the daemon.
+ */
+import { AgtmuxError, isErrorCode } from "../domain/errors.ts";
+import type { EventsResponse, HealthResponse } from "../wire/types.ts";
+
+export const DEFAULT_TIMEOUT_MS = 5_000;
+
+export interface ClientOptions {
+  socket: string;
+  timeoutMs?: number;
+}
+
+export class AgtmuxClient {
+  readonly socket: string;
+  private readonly timeoutMs: number;
+  constructor(o: ClientOptions) {
+    this.socket = o.socket;
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+    let res: Response;
+    try {
+      const init: RequestInit & { unix: string } = {
+        method,
+        unix: this.socket,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs),
+      };
+      if (body !== undefined) {
+        init.body = JSON.stringify(body);
+        init.headers = { "content-type": "application/json" };
+      }
+      res = await fetch(`http://agtmux${path}`, init);
+    } catch (err) {
+      throw unreachable(this.socket, err);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === "" ? {} : JSON.parse(text);
+    } catch {
+      throw new AgtmuxError("E_INTERNAL", `daemon answered ${res.status} with non-JSON`, { status: res.status });
+    }
+    if (!res.ok) throw fromEnvelope(parsed, res.status);
+    return parsed as T;
+  }
+
+  health(opts: { timeoutMs?: number } = {}): Promise<HealthResponse> {
+    return this.request<HealthResponse>("GET", "/v1/health", undefined, opts);
+  }
+
+  postEvents(events: unknown[], opts: { timeoutMs?: number } = {}): Promise<EventsResponse> {
+    return this.request<EventsResponse>("POST", "/v1/events", { events }, opts);
+  }
+
+  /** true when a daemon answers on the socket */
+  async ping(timeoutMs = 1_000): Promise<boolean> {
+    try {
+      await this.health({ timeoutMs });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function unreachable(socket: string, err: unknown): AgtmuxError {
+  const e = err as { code?: string; name?: string; message?: string } | null;
+  const cause = e?.name === "TimeoutError" ? "timed out" : (e?.code ?? e?.message ?? String(err));
+  return new AgtmuxError("E_DAEMON_UNREACHABLE", `agtmux daemon is not reachable at ${socket} (${cause})`, { socket, cause });
+}
+
+function fromEnvelope(body: unknown, status: number): AgtmuxError {
+  const env = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
+  if (env !== undefined && typeof env.code === "string" && isErrorCode(env.code)) {
+    const details = env.details !== null && typeof env.details === "object" ? (env.details as Record<string, unknown>) : {};
+    return new AgtmuxError(env.code, typeof env.message === "string" ? env.message : env.code, details);
+  }
+  return new AgtmuxError("E_INTERNAL", `daemon answered HTTP ${status}`, { status });
+}

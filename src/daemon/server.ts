@@ -1,0 +1,59 @@
+/**
+ * The API v1 router: one fetch handler, usable in-process by tests and served
+ * by Bun.serve on the Unix socket. Every failure answers with the error envelope.
+ */
+import { AgtmuxError } from "../domain/errors.ts";
+import type { DaemonContext } from "./context.ts";
+import { errorResponse } from "./http.ts";
+import { getDebugEvents } from "./routes/debug.ts";
+import { postEvents } from "./routes/events.ts";
+import { getHealth } from "./routes/health.ts";
+
+type Handler = (ctx: DaemonContext, req: Request, url: URL) => Response | Promise<Response>;
+
+const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
+  "/v1/health": { GET: (ctx) => getHealth(ctx) },
+  "/v1/events": { POST: (ctx, req) => postEvents(ctx, req) },
+  "/v1/debug/events": { GET: (ctx, _req, url) => getDebugEvents(ctx, url) },
+};
+
+export interface FetchHandler {
+  (req: Request): Promise<Response>;
+  inFlight(): number;
+}
+
+export function createFetchHandler(ctx: DaemonContext): FetchHandler {
+  let inFlight = 0;
+  const handler = async (req: Request): Promise<Response> => {
+    inFlight++;
+    try {
+      const url = new URL(req.url);
+      const route = ROUTES[url.pathname.replace(/\/+$/, "") || "/"];
+      if (route === undefined) throw new AgtmuxError("E_NOT_FOUND", `no such endpoint: ${req.method} ${url.pathname.slice(0, 200)}`, {});
+      const h = route[req.method];
+      if (h === undefined) {
+        const res = errorResponse(
+          new AgtmuxError("E_METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: Object.keys(route) }),
+        );
+        res.headers.set("allow", Object.keys(route).join(", "));
+        return res;
+      }
+      if (ctx.isShuttingDown() && req.method !== "GET") {
+        throw new AgtmuxError("E_SHUTTING_DOWN", "the daemon is shutting down; retry shortly", {});
+      }
+      return await h(ctx, req, url);
+    } catch (err) {
+      if (err instanceof AgtmuxError) return errorResponse(err);
+      const code = (err as { code?: string } | null)?.code ?? "";
+      if (code.startsWith("SQLITE_")) {
+        ctx.log.error("store failure", { code, message: err instanceof Error ? err.message : String(err) });
+        return errorResponse(new AgtmuxError("E_STORE", `the store refused the write (${code}); nothing was acknowledged`, { sqlite_code: code }));
+      }
+      ctx.log.error("internal error", { message: err instanceof Error ? err.message : String(err) });
+      return errorResponse(new AgtmuxError("E_INTERNAL", "internal error", {}));
+    } finally {
+      inFlight--;
+    }
+  };
+  return Object.assign(handler, { inFlight: () => inFlight });
+}

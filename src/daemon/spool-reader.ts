@@ -1,0 +1,114 @@
+/**
+ * Follows the local spool directory that `agtmux emit` appends to while the
+ * daemon is unreachable. The active file is renamed aside (`drain-*.jsonl`)
+ * and read from a byte offset kept in SQLite in the same transaction as the
+ * events it yields: nothing applied twice, nothing lost across restarts.
+ * Lines that are not valid events are moved to `rejected.jsonl`, not dropped.
+ */
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import * as v from "valibot";
+import { EnvelopeSchema } from "../domain/event.ts";
+import { redactString } from "../domain/redact.ts";
+import { SPOOL_ACTIVE_FILE, SPOOL_REJECTED_FILE } from "../wire/types.ts";
+import type { DaemonContext } from "./context.ts";
+import type { IngestItem } from "./ingest.ts";
+
+/** A drained file is deleted once fully read and untouched for this long (late appenders). */
+export const SPOOL_QUIET_MS = 2_000;
+const MAX_LINES_PER_BATCH = 500;
+const MAX_READ_BYTES = 4 * 1024 * 1024;
+
+const SpoolLineSchema = v.object({ v: v.literal(1), queued_at: v.pipe(v.number(), v.integer()), event: v.unknown() });
+
+export interface DrainResult {
+  ingested: number;
+  rejected: number;
+}
+
+export function drainSpool(ctx: DaemonContext, targetId = "host"): DrainResult {
+  const dir = ctx.paths.spoolDir;
+  if (!existsSync(dir)) return { ingested: 0, rejected: 0 };
+  const active = join(dir, SPOOL_ACTIVE_FILE);
+  try {
+    if (statSync(active).size > 0) renameSync(active, join(dir, `drain-${Date.now()}-${process.pid}.jsonl`));
+  } catch {
+    // no active file
+  }
+  const out: DrainResult = { ingested: 0, rejected: 0 };
+  const files = readdirSync(dir)
+    .filter((f) => /^drain-\d+-\d+\.jsonl$/.test(f))
+    .toSorted();
+  for (const f of files) {
+    const r = drainFile(ctx, targetId, join(dir, f), f);
+    out.ingested += r.ingested;
+    out.rejected += r.rejected;
+  }
+  return out;
+}
+
+function drainFile(ctx: DaemonContext, targetId: string, path: string, key: string): DrainResult {
+  const out: DrainResult = { ingested: 0, rejected: 0 };
+  for (;;) {
+    const st = statSync(path);
+    const offset = ctx.store.spoolOffset(targetId, key);
+    const quiet = Date.now() - st.mtimeMs >= SPOOL_QUIET_MS;
+    if (offset >= st.size) {
+      if (quiet) {
+        unlinkSync(path);
+        ctx.store.tx(() => ctx.store.deleteSpoolOffset(targetId, key));
+      }
+      return out;
+    }
+    const len = Math.min(st.size - offset, MAX_READ_BYTES);
+    const buf = Buffer.alloc(len);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, len, offset);
+    } finally {
+      closeSync(fd);
+    }
+    let end = buf.lastIndexOf(0x0a) + 1;
+    if (end === 0) {
+      // A torn last line (an emitter died mid-write) is given up on only once the file is quiet.
+      if (!(quiet && offset + len === st.size)) return out;
+      end = len;
+    }
+    const items: IngestItem[] = [];
+    let pos = 0;
+    while (pos < end && items.length < MAX_LINES_PER_BATCH) {
+      const nl = buf.indexOf(0x0a, pos);
+      const stop = nl === -1 || nl >= end ? end : nl;
+      const line = buf.subarray(pos, stop).toString("utf8");
+      pos = Math.min(end, stop + 1);
+      if (line.trim() === "") continue;
+      const item = parseLine(line);
+      if (item === null) {
+        quarantine(ctx, line);
+        out.rejected++;
+      } else items.push(item);
+    }
+    const newOffset = offset + pos;
+    ctx.ingestor.ingest(items, () => ctx.store.setSpoolOffset(targetId, key, newOffset, ctx.clock()));
+    out.ingested += items.length;
+  }
+}
+
+function parseLine(line: string): IngestItem | null {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const l = v.safeParse(SpoolLineSchema, obj);
+  if (!l.success) return null;
+  const e = v.safeParse(EnvelopeSchema, l.output.event);
+  if (!e.success) return null;
+  return { envelope: e.output, queuedAt: l.output.queued_at };
+}
+
+function quarantine(ctx: DaemonContext, line: string): void {
+  mkdirSync(ctx.paths.spoolDir, { recursive: true, mode: 0o700 });
+  appendFileSync(join(ctx.paths.spoolDir, SPOOL_REJECTED_FILE), `${redactString(line)}\n`, { mode: 0o600 });
+}

@@ -1,0 +1,47 @@
+/** Time helpers. All internal times are integer epoch milliseconds. */
+
+/** Injected clock: returns epoch ms. The daemon uses Date.now; tests use a fake. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
+
+export class FakeClock {
+  constructor(public nowMs: number) {}
+  readonly now: Clock = () => this.nowMs;
+  advance(ms: number): number {
+    this.nowMs += ms;
+    return this.nowMs;
+  }
+}
+
+/** RFC 3339 with a timezone (Z or ±hh:mm), fractional seconds optional. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+export function isRfc3339(s: string): boolean {
+  return RFC3339.test(s) && Number.isFinite(Date.parse(s));
+}
+
+export function parseRfc3339(s: string): number {
+  if (!RFC3339.test(s)) throw new Error(`not an RFC 3339 timestamp: ${s.slice(0, 40)}`);
+  const ms = Date.parse(s);
+  if (!Number.isFinite(ms)) throw new Error(`not a valid time: ${s.slice(0, 40)}`);
+  return ms;
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function isoOrNull(ms: number | null | undefined): string | null {
+  return ms == null ? null : iso(ms);
+}
+
+/** Parses durations such as `500ms`, `30s`, `2m`, `1h`, `7d`; bare numbers are seconds. */
+export function parseDurationMs(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
+  if (!m) throw new Error(`invalid duration: ${s}`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? "s";
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1000;
+  return Math.round(n * mult);
+}
