@@ -291,12 +291,14 @@ export class Store {
   // --- retention -----------------------------------------------------------
   /** Clears payloads older than payloadBefore and deletes event/inbox rows older than eventBefore. */
   purge(payloadBefore: number, eventBefore: number): RetentionCounts {
-    return this.tx(() => ({
-      payloads_cleared:
-        this.s.clearPayloads.run({ before: payloadBefore }).changes + this.s.clearInboxPayloads.run({ before: payloadBefore }).changes,
-      events_deleted: this.s.deleteEvents.run({ before: eventBefore }).changes,
-      inbox_deleted: this.s.deleteInbox.run({ before: eventBefore }).changes,
-    }));
+    return this.tx(() => {
+      // delete first, so rows about to go are not counted as cleared
+      const events_deleted = this.s.deleteEvents.run({ before: eventBefore }).changes;
+      const inbox_deleted = this.s.deleteInbox.run({ before: eventBefore }).changes;
+      const payloads_cleared =
+        this.s.clearPayloads.run({ before: payloadBefore }).changes + this.s.clearInboxPayloads.run({ before: payloadBefore }).changes;
+      return { payloads_cleared, events_deleted, inbox_deleted };
+    });
   }
 }
 
