@@ -20,7 +20,8 @@ export function reportError(ctx: Pick<CliContext, "json" | "out" | "err">, err: 
     ctx.out(JSON.stringify({ schema_version: 1, error: e.toEnvelope() }));
   } else {
     ctx.err(`agtmux: ${e.message} [${e.code}]`);
-    const hint = HINTS[e.code];
+    const log = typeof e.details.log === "string" ? e.details.log : undefined;
+    const hint = log !== undefined ? `read the daemon log: ${log}` : HINTS[e.code];
     if (hint !== undefined) ctx.err(`Try: ${hint}`);
   }
   return exitCodeFor(e.code);

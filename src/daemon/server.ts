@@ -30,7 +30,8 @@ export function createFetchHandler(ctx: DaemonContext): FetchHandler {
       const url = new URL(req.url);
       const route = ROUTES[url.pathname.replace(/\/+$/, "") || "/"];
       if (route === undefined) throw new AgtmuxError("E_NOT_FOUND", `no such endpoint: ${req.method} ${url.pathname.slice(0, 200)}`, {});
-      const h = route[req.method];
+      // HEAD answers like GET (Bun drops the body)
+      const h = route[req.method] ?? (req.method === "HEAD" ? route.GET : undefined);
       if (h === undefined) {
         const res = errorResponse(
           new AgtmuxError("E_METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: Object.keys(route) }),

@@ -89,8 +89,15 @@ function drainFile(ctx: DaemonContext, targetId: string, path: string, key: stri
       } else items.push(item);
     }
     const newOffset = offset + pos;
-    ctx.ingestor.ingest(items, () => ctx.store.setSpoolOffset(targetId, key, newOffset, ctx.clock()));
-    out.ingested += items.length;
+    const results = ctx.ingestor.ingest(items, () => ctx.store.setSpoolOffset(targetId, key, newOffset, ctx.clock()));
+    // Events the daemon refuses (ended runtime, unknown target) are kept, with why, not lost.
+    results.forEach((r, i) => {
+      const item = items[i];
+      if (r.status !== "rejected" || item === undefined) return;
+      quarantine(ctx, JSON.stringify({ v: 1, queued_at: item.queuedAt, event: item.envelope, error: r.error }));
+      out.rejected++;
+    });
+    out.ingested += results.filter((r) => r.status !== "rejected").length;
   }
 }
 

@@ -10,6 +10,24 @@ export const TARGET_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const PANE_ID_RE = /^%\d{1,9}$/;
 export const RUNTIME_ID_RE = /^[A-Za-z0-9._:-]{16,128}$/;
 
+/** Deeper payloads are refused: nothing real nests this deep, and walking them costs stack. */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** Nesting depth of a JSON value, counting stops just past `limit` (iterative: no recursion). */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v0, d] = stack.pop() as [unknown, number];
+    if (v0 === null || typeof v0 !== "object") continue;
+    const depth = d + 1;
+    if (depth > max) max = depth;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v0) ? v0 : Object.values(v0 as Record<string, unknown>)) stack.push([child, depth]);
+  }
+  return max;
+}
+
 const nonBlank = (max: number) =>
   v.pipe(
     v.string(),
@@ -36,7 +54,12 @@ export const EnvelopeSchema = v.pipe(
     start_hint: v.optional(rfc3339),
     agent_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9_-]{1,32}$/))),
     action_id: v.optional(nonBlank(128)),
-    raw_payload: v.optional(v.unknown()),
+    raw_payload: v.optional(
+      v.pipe(
+        v.unknown(),
+        v.check((p) => jsonDepth(p, MAX_PAYLOAD_DEPTH) <= MAX_PAYLOAD_DEPTH, `must nest at most ${MAX_PAYLOAD_DEPTH} levels`),
+      ),
+    ),
   }),
   v.check(
     (e) => e.runtime_id !== undefined || (e.target_id !== undefined && e.pane_id !== undefined),

@@ -3,7 +3,7 @@
  * TMUX_TMPDIR for this test process, no agent or tmux env leaking in from the
  * developer's shell, UTC and no colour.
  */
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -22,3 +22,6 @@ for (const k of Object.keys(process.env)) {
     delete process.env[k];
   }
 }
+
+// Leave nothing behind in /tmp (sandboxes live under this root).
+process.on("exit", () => rmSync(root, { recursive: true, force: true }));

@@ -37,6 +37,21 @@ describe("API v1 (in-process)", () => {
     expect(await body(res)).toMatchObject({ error: { code: "E_BAD_REQUEST", details: { issues: [{ index: 0, path: "source" }] } } });
   });
 
+  test("pathological payloads and impossible times are 400s, not internal errors", async () => {
+    h = harness();
+    const a = app(h);
+    let deep: unknown = "leaf";
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    const r1 = await a.call("POST", "/v1/events", { events: [h.ev({ event_type: "state.running", target_id: "host", pane_id: "%1", raw_payload: deep })] });
+    expect(r1.status).toBe(400);
+    expect(await body(r1)).toMatchObject({ error: { code: "E_BAD_REQUEST", details: { issues: [{ path: "raw_payload" }] } } });
+    const r2 = await a.call("POST", "/v1/events", [h.ev({ event_type: "state.running", target_id: "host", pane_id: "%1", event_time: "2024-02-30T10:00:00Z" })]);
+    expect(await body(r2)).toMatchObject({ error: { code: "E_BAD_REQUEST", details: { issues: [{ path: "event_time" }] } } });
+    const ok = await a.call("POST", "/v1/events", [h.ev({ event_type: "state.running", target_id: "host", pane_id: "%1", event_time: "2024-02-29T23:59:59.123+09:00" })]);
+    expect(ok.status).toBe(200);
+    expect((await a.call("HEAD", "/v1/health")).status).toBe(200);
+  });
+
   test("a full disk fails the whole batch with E_STORE and writes nothing", async () => {
     const dir = mkdtempSync(join(process.env.AGTMUX_TEST_ROOT ?? "/tmp", "full-"));
     dirs.push(dir);

@@ -24,14 +24,10 @@ export async function postEvents(ctx: DaemonContext, req: Request): Promise<Resp
 
 /** Accepts `{events:[...]}`, a bare array, or one envelope object. */
 export function parseBatch(body: unknown): Envelope[] {
-  let list: unknown[];
-  if (Array.isArray(body)) list = body;
-  else if (body !== null && typeof body === "object" && "events" in body) {
-    const b = v.safeParse(BatchSchema, body);
-    if (!b.success) throw new AgtmuxError("E_BAD_REQUEST", "invalid event batch", { issues: summarizeIssues(b.issues) });
-    list = b.output.events;
-  } else list = [body];
-  if (list.length === 0) throw new AgtmuxError("E_BAD_REQUEST", "invalid event batch", { issues: [{ path: "events", message: "must hold at least one event" }] });
+  const wrapped = Array.isArray(body) ? { events: body } : body !== null && typeof body === "object" && "events" in body ? body : { events: [body] };
+  const b = v.safeParse(BatchSchema, wrapped);
+  if (!b.success) throw new AgtmuxError("E_BAD_REQUEST", "invalid event batch", { issues: summarizeIssues(b.issues) });
+  const list = b.output.events;
   const out: Envelope[] = [];
   const issues: Array<{ index: number; path: string; message: string }> = [];
   list.forEach((item, index) => {
