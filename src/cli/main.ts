@@ -8,6 +8,7 @@ import { AgtmuxError, EXIT } from "../domain/errors.ts";
 import { findCommand, parseStrict, usage } from "./args.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { emitCommand } from "./commands/emit.ts";
+import { listCommand, listPanes } from "./commands/list.ts";
 import { globalArgs } from "./commands/common.ts";
 import { statusCommand } from "./commands/status.ts";
 import { buildInfo, makeContext } from "./context.ts";
@@ -26,11 +27,13 @@ const versionCommand = defineCommand({
 
 export const root = defineCommand({
   meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
-  args: { ...globalArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
-  subCommands: { status: statusCommand, daemon: daemonCommand, emit: emitCommand, version: versionCommand },
+  // bare `agtmux [flags]` is `agtmux list panes [flags]`
+  args: { ...(listPanes.args as typeof globalArgs), version: { type: "boolean", alias: "v", description: "print the version" } },
+  subCommands: { list: listCommand, status: statusCommand, daemon: daemonCommand, emit: emitCommand, version: versionCommand },
   async run(c) {
     if (c.args.version === true) return versionCommand.run?.(c as never);
-    return statusCommand.run?.(c as never);
+    // bare `agtmux` shows the pane list
+    return listPanes.run?.(c as never);
   },
 });
 

@@ -3,7 +3,36 @@
  * knows the wire types; it never imports the daemon.
  */
 import { AgtmuxError, isErrorCode } from "../domain/errors.ts";
+import type { ListResponse, PaneItem, SessionItem, SessionNameItem, TargetsResponse, WindowItem } from "../wire/list.ts";
 import type { EventsResponse, HealthResponse } from "../wire/types.ts";
+
+/** Query of the read API; every key maps 1:1 to a CLI flag (contracts §7). */
+export interface ListQuery {
+  target?: string[] | undefined;
+  all_targets?: boolean | undefined;
+  target_session?: string | undefined;
+  session?: string | undefined;
+  state?: string | undefined;
+  agent?: string | undefined;
+  needs_action?: boolean | undefined;
+  all?: boolean | undefined;
+  sort?: string | undefined;
+  with_agent_status?: boolean | undefined;
+  agent_summary?: boolean | undefined;
+  group_by?: string | undefined;
+  ref?: string | undefined;
+}
+
+export function listQueryString(q: ListQuery): string {
+  const p = new URLSearchParams();
+  for (const [k, val] of Object.entries(q)) {
+    if (val === undefined || val === false) continue;
+    if (Array.isArray(val)) for (const x of val) p.append(k, String(x));
+    else p.append(k, val === true ? "1" : String(val));
+  }
+  const s = p.toString();
+  return s === "" ? "" : `?${s}`;
+}
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
 
@@ -53,6 +82,22 @@ export class AgtmuxClient {
 
   postEvents(events: unknown[], opts: { timeoutMs?: number } = {}): Promise<EventsResponse> {
     return this.request<EventsResponse>("POST", "/v1/events", { events }, opts);
+  }
+
+  panes(q: ListQuery = {}): Promise<ListResponse<PaneItem>> {
+    return this.request("GET", `/v1/panes${listQueryString(q)}`);
+  }
+
+  windows(q: ListQuery = {}): Promise<ListResponse<WindowItem>> {
+    return this.request("GET", `/v1/windows${listQueryString(q)}`);
+  }
+
+  sessions(q: ListQuery = {}): Promise<ListResponse<SessionItem | SessionNameItem>> {
+    return this.request("GET", `/v1/sessions${listQueryString(q)}`);
+  }
+
+  targets(): Promise<TargetsResponse> {
+    return this.request("GET", "/v1/targets");
   }
 
   /** true when a daemon answers on the socket */

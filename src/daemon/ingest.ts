@@ -21,7 +21,8 @@ import { type Envelope, EnvelopeSchema, type IngestResult } from "../domain/even
 import { newEventId } from "../domain/ids.ts";
 import type { TargetHealth, Transition } from "../domain/model.ts";
 import { redactString, redactValue } from "../domain/redact.ts";
-import type { RuntimeDecision } from "../domain/runtime.ts";
+import { type AgentObservation, decideRuntime, type RuntimeDecision } from "../domain/runtime.ts";
+import type { PaneInfo } from "../tmux/types.ts";
 import { type Clock, parseRfc3339 } from "../domain/time.ts";
 import type { RuntimeRow, Store, StoredState } from "../store/store.ts";
 import type { DebugBuffer } from "./debug-buffer.ts";
@@ -41,6 +42,23 @@ export interface StateChange {
   pane_id: string;
   before: StateRow | null;
   after: StateRow | null;
+}
+
+/** One full look at a target's tmux server and the agent in each pane. */
+export interface Observation {
+  /** null when no tmux server runs (no panes) */
+  server: { boot_id: string; pid: number; version: string } | null;
+  panes: readonly PaneInfo[];
+  /** pane_id -> the agent process found in it (absent or null: none) */
+  agents: ReadonlyMap<string, AgentObservation | null>;
+  /** first look after a daemon start or reconnect: mismatches are `resync_mismatch` */
+  resync: boolean;
+}
+
+export interface ObservationResult {
+  changes: StateChange[];
+  panes: { added: string[]; removed: string[]; changed: string[] };
+  runtimes: { started: string[]; ended: string[] };
 }
 
 export interface IngestDeps {
@@ -119,6 +137,64 @@ export class Ingestor {
     });
     this.publish(changes);
     return changes;
+  }
+
+  /**
+   * Applies a topology observation in one transaction: pane rows, runtime
+   * starts/ends (contracts §4 via decideRuntime), pending binds, states.
+   */
+  applyObservation(target: string, obs: Observation): ObservationResult {
+    const { store } = this.d;
+    const now = this.d.clock();
+    const result: ObservationResult = { changes: [], panes: { added: [], removed: [], changed: [] }, runtimes: { started: [], ended: [] } };
+    result.changes = store.tx(() => {
+      const touched: Touched = new Map();
+      const touch = (pane: string) => touched.set(`${target}\u0000${pane}`, { target, pane });
+      store.setTargetTmux(target, obs.server === null ? null : { boot_id: obs.server.boot_id, server_pid: obs.server.pid, version: obs.server.version }, now);
+      const bootId = obs.server?.boot_id ?? "none";
+      result.panes = store.replacePanes(target, bootId, obs.panes, now);
+      // Panes that are gone take their runtime with them.
+      for (const pane of result.panes.removed) {
+        const rt = store.activeRuntime(target, pane);
+        if (rt !== null && store.endRuntime(rt.runtime_id, now, "pane_closed")) result.runtimes.ended.push(rt.runtime_id);
+        touch(pane);
+      }
+      const present = new Set(obs.panes.map((p) => p.pane_id));
+      for (const rt of store.activeRuntimesForTarget(target)) {
+        if (!present.has(rt.pane_id) && store.endRuntime(rt.runtime_id, now, obs.server === null ? "server_restarted" : "pane_closed")) {
+          result.runtimes.ended.push(rt.runtime_id);
+          touch(rt.pane_id);
+        }
+      }
+      for (const p of obs.panes) {
+        const active = store.activeRuntime(target, p.pane_id);
+        const decision = decideRuntime(
+          active === null
+            ? undefined
+            : { runtime_id: active.runtime_id, boot_id: active.tmux_server_boot_id, agent_type: active.agent_type, pid: active.pid, pane_pid: active.pane_pid },
+          { target_id: target, boot_id: bootId, pane_id: p.pane_id, pane_pid: p.pane_pid, agent: obs.agents.get(p.pane_id) ?? null, resync: obs.resync },
+          store.lastEpoch(target, p.pane_id),
+        );
+        if (decision.kind === "none" || decision.kind === "keep") continue;
+        if (decision.kind === "end") {
+          store.endRuntime(decision.runtime_id, now, decision.reason);
+          result.runtimes.ended.push(decision.runtime_id);
+        } else {
+          if (decision.end !== undefined) {
+            store.endRuntime(decision.end.runtime_id, now, decision.end.reason);
+            result.runtimes.ended.push(decision.end.runtime_id);
+          }
+          store.insertRuntime(decision.runtime, now);
+          result.runtimes.started.push(decision.runtime.runtime_id);
+        }
+        touch(p.pane_id);
+      }
+      store.setTopologyObserved(target, now);
+      this.bindPending(now, touched);
+      return this.refresh(touched, now);
+    });
+    this.publish(result.changes);
+    return result;
   }
 
   /**

@@ -8,6 +8,7 @@ import { errorResponse } from "./http.ts";
 import { getDebugEvents } from "./routes/debug.ts";
 import { postEvents } from "./routes/events.ts";
 import { getHealth } from "./routes/health.ts";
+import { getPanes, getSessions, getTargets, getWindows } from "./routes/list.ts";
 
 type Handler = (ctx: DaemonContext, req: Request, url: URL) => Response | Promise<Response>;
 
@@ -15,6 +16,10 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   "/v1/health": { GET: (ctx) => getHealth(ctx) },
   "/v1/events": { POST: (ctx, req) => postEvents(ctx, req) },
   "/v1/debug/events": { GET: (ctx, _req, url) => getDebugEvents(ctx, url) },
+  "/v1/panes": { GET: (ctx, _req, url) => getPanes(ctx, url) },
+  "/v1/windows": { GET: (ctx, _req, url) => getWindows(ctx, url) },
+  "/v1/sessions": { GET: (ctx, _req, url) => getSessions(ctx, url) },
+  "/v1/targets": { GET: (ctx) => getTargets(ctx) },
 };
 
 export interface FetchHandler {

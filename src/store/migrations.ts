@@ -4,6 +4,8 @@
  */
 import init_up from "../../migrations/0001_init.up.sql" with { type: "text" };
 import init_down from "../../migrations/0001_init.down.sql" with { type: "text" };
+import topology_up from "../../migrations/0002_topology.up.sql" with { type: "text" };
+import topology_down from "../../migrations/0002_topology.down.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -12,6 +14,9 @@ export interface Migration {
   down: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "init", up: init_up, down: init_down }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "init", up: init_up, down: init_down },
+  { version: 2, name: "topology", up: topology_up, down: topology_down },
+];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((m, x) => Math.max(m, x.version), 0);

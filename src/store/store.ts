@@ -6,9 +6,15 @@ import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { SourceCursor, StateRow } from "../domain/engine.ts";
 import type { Confidence, ExternalSource, State, TargetHealth } from "../domain/model.ts";
 import type { EndReason, NewRuntime } from "../domain/runtime.ts";
+import type { PaneInfo } from "../tmux/types.ts";
 
 export interface TargetRow {
   target_id: string;
+  tmux_boot_id: string | null;
+  tmux_server_pid: number | null;
+  tmux_version: string | null;
+  last_error: string | null;
+  last_error_code: string | null;
   kind: "local" | "ssh";
   connection_ref: string | null;
   tmux_socket: string | null;
@@ -92,6 +98,54 @@ interface CursorRow {
   last_seen_at: number;
 }
 
+export interface PaneRow {
+  target_id: string;
+  pane_id: string;
+  tmux_server_boot_id: string;
+  session_id: string | null;
+  session_name: string | null;
+  session_created: number | null;
+  session_attached: number;
+  window_id: string | null;
+  window_index: number | null;
+  window_name: string | null;
+  window_active: number;
+  window_zoomed: number;
+  pane_index: number | null;
+  pane_pid: number | null;
+  current_command: string | null;
+  current_path: string | null;
+  title: string | null;
+  is_active: number;
+  is_dead: number;
+  width: number | null;
+  height: number | null;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
+/** A pane joined with its active runtime and its state row (the read model). */
+export interface PaneView extends PaneRow {
+  runtime_id: string | null;
+  agent_type: string | null;
+  agent_pid: number | null;
+  agent_started_at: number | null;
+  pane_epoch: number | null;
+  state: State | null;
+  reason_code: string | null;
+  confidence: Confidence | null;
+  state_version: number | null;
+  state_updated_at: number | null;
+  state_last_seen_at: number | null;
+  state_source: string | null;
+}
+
+export interface PaneDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
 export interface StoredState extends StateRow {
   next_check_at: number | null;
 }
@@ -158,6 +212,42 @@ export class Store {
   }
   setTopologyObserved(id: string, at: number): void {
     this.s.setTopologyObserved.run({ id, at });
+  }
+
+  setTargetTmux(id: string, tmux: { boot_id: string; server_pid: number; version: string } | null, now: number): void {
+    this.s.setTargetTmux.run({ id, boot: tmux?.boot_id ?? null, pid: tmux?.server_pid ?? null, version: tmux?.version ?? null, now });
+  }
+  setTargetError(id: string, err: { code: string; message: string } | null, now: number): void {
+    this.s.setTargetError.run({ id, code: err?.code ?? null, message: err?.message ?? null, now });
+  }
+
+  // --- panes (topology) ----------------------------------------------------
+  /** Makes the target's pane rows equal to `panes`; returns what changed. */
+  replacePanes(target: string, bootId: string, panes: readonly PaneInfo[], now: number): PaneDiff {
+    const existing = new Map(this.s.panesForTarget.all({ target }).map((p) => [p.pane_id, p]));
+    const diff: PaneDiff = { added: [], removed: [], changed: [] };
+    const seen = new Set<string>();
+    for (const p of panes) {
+      seen.add(p.pane_id);
+      const row = paneRowFrom(target, bootId, p, now);
+      const prev = existing.get(p.pane_id);
+      if (prev === undefined) diff.added.push(p.pane_id);
+      else if (paneChanged(prev, row)) diff.changed.push(p.pane_id);
+      else {
+        this.s.touchPane.run({ target, pane: p.pane_id, now });
+        continue;
+      }
+      this.s.upsertPane.run({ ...row });
+    }
+    for (const id of existing.keys()) {
+      if (seen.has(id)) continue;
+      this.s.deletePane.run({ target, pane: id });
+      diff.removed.push(id);
+    }
+    return diff;
+  }
+  listPaneViews(target: string | null): PaneView[] {
+    return target === null ? this.s.paneViews.all() : this.s.paneViewsForTarget.all({ target });
   }
 
   // --- runtimes ------------------------------------------------------------
@@ -302,7 +392,15 @@ export class Store {
   }
 }
 
+const PANE_VIEW_SQL = `SELECT p.*, r.runtime_id, r.agent_type, r.pid AS agent_pid, r.started_at AS agent_started_at, r.pane_epoch,
+    s.state, s.reason_code, s.confidence, s.state_version, s.updated_at AS state_updated_at, s.last_seen_at AS state_last_seen_at,
+    s.state_source
+  FROM panes p
+  LEFT JOIN runtimes r ON r.target_id = p.target_id AND r.pane_id = p.pane_id AND r.ended_at IS NULL
+  LEFT JOIN states s ON s.target_id = p.target_id AND s.pane_id = p.pane_id`;
+
 export const HOT_QUERIES = {
+  paneViewsForTarget: `${PANE_VIEW_SQL} WHERE p.target_id = $target`,
   getTarget: "SELECT * FROM targets WHERE target_id = $id",
   activeRuntime: "SELECT * FROM runtimes WHERE target_id = $target AND pane_id = $pane AND ended_at IS NULL",
   runtimesForPane: "SELECT * FROM runtimes WHERE target_id = $target AND pane_id = $pane ORDER BY pane_epoch DESC LIMIT 16",
@@ -342,6 +440,36 @@ function prepare(db: Database) {
     setTargetHealth: q<unknown, { id: string; health: string; now: number }>(
       "UPDATE targets SET health = $health, health_changed_at = $now, updated_at = $now WHERE target_id = $id AND health <> $health",
     ),
+    setTargetTmux: q<unknown, { id: string; boot: string | null; pid: number | null; version: string | null; now: number }>(
+      "UPDATE targets SET tmux_boot_id = $boot, tmux_server_pid = $pid, tmux_version = coalesce($version, tmux_version), updated_at = $now WHERE target_id = $id",
+    ),
+    setTargetError: q<unknown, { id: string; code: string | null; message: string | null; now: number }>(
+      "UPDATE targets SET last_error_code = $code, last_error = $message, updated_at = $now WHERE target_id = $id AND coalesce(last_error, '') <> coalesce($message, '')",
+    ),
+    panesForTarget: q<PaneRow, { target: string }>("SELECT * FROM panes WHERE target_id = $target"),
+    upsertPane: q<unknown, Record<string, string | number | null>>(
+      `INSERT INTO panes (target_id, pane_id, tmux_server_boot_id, session_id, session_name, session_created, session_attached,
+         window_id, window_index, window_name, window_active, window_zoomed, pane_index, pane_pid, current_command, current_path,
+         title, is_active, is_dead, width, height, first_seen_at, last_seen_at)
+       VALUES ($target_id, $pane_id, $tmux_server_boot_id, $session_id, $session_name, $session_created, $session_attached,
+         $window_id, $window_index, $window_name, $window_active, $window_zoomed, $pane_index, $pane_pid, $current_command,
+         $current_path, $title, $is_active, $is_dead, $width, $height, $first_seen_at, $last_seen_at)
+       ON CONFLICT (target_id, pane_id) DO UPDATE SET tmux_server_boot_id = excluded.tmux_server_boot_id,
+         session_id = excluded.session_id, session_name = excluded.session_name, session_created = excluded.session_created,
+         session_attached = excluded.session_attached, window_id = excluded.window_id, window_index = excluded.window_index,
+         window_name = excluded.window_name, window_active = excluded.window_active, window_zoomed = excluded.window_zoomed,
+         pane_index = excluded.pane_index, pane_pid = excluded.pane_pid, current_command = excluded.current_command,
+         current_path = excluded.current_path, title = excluded.title, is_active = excluded.is_active,
+         is_dead = excluded.is_dead, width = excluded.width, height = excluded.height,
+         first_seen_at = CASE WHEN panes.tmux_server_boot_id = excluded.tmux_server_boot_id THEN panes.first_seen_at ELSE excluded.first_seen_at END,
+         last_seen_at = excluded.last_seen_at`,
+    ),
+    touchPane: q<unknown, { target: string; pane: string; now: number }>(
+      "UPDATE panes SET last_seen_at = $now WHERE target_id = $target AND pane_id = $pane",
+    ),
+    deletePane: q<unknown, { target: string; pane: string }>("DELETE FROM panes WHERE target_id = $target AND pane_id = $pane"),
+    paneViews: q0<PaneView>(PANE_VIEW_SQL),
+    paneViewsForTarget: q<PaneView, { target: string }>(HOT_QUERIES.paneViewsForTarget),
     setTopologyObserved: q<unknown, { id: string; at: number }>(
       "UPDATE targets SET last_topology_at = $at WHERE target_id = $id",
     ),
@@ -454,4 +582,42 @@ function prepare(db: Database) {
     deleteEvents: q<unknown, { before: number }>(HOT_QUERIES.deleteEvents),
     deleteInbox: q<unknown, { before: number }>(HOT_QUERIES.deleteInbox),
   };
+}
+
+function paneRowFrom(target: string, bootId: string, p: PaneInfo, now: number): PaneRow {
+  return {
+    target_id: target,
+    pane_id: p.pane_id,
+    tmux_server_boot_id: bootId,
+    session_id: p.session_id,
+    session_name: p.session_name,
+    session_created: p.session_created,
+    session_attached: p.session_attached,
+    window_id: p.window_id,
+    window_index: p.window_index,
+    window_name: p.window_name,
+    window_active: p.window_active ? 1 : 0,
+    window_zoomed: p.window_zoomed ? 1 : 0,
+    pane_index: p.pane_index,
+    pane_pid: p.pane_pid,
+    current_command: p.pane_current_command,
+    current_path: p.pane_current_path,
+    title: p.pane_title,
+    is_active: p.pane_active ? 1 : 0,
+    is_dead: p.pane_dead ? 1 : 0,
+    width: p.pane_width,
+    height: p.pane_height,
+    first_seen_at: now,
+    last_seen_at: now,
+  };
+}
+
+const PANE_FIELDS = [
+  "tmux_server_boot_id", "session_id", "session_name", "session_attached", "window_id", "window_index", "window_name",
+  "window_active", "window_zoomed", "pane_index", "pane_pid", "current_command", "current_path", "title", "is_active",
+  "is_dead", "width", "height",
+] as const satisfies ReadonlyArray<keyof PaneRow>;
+
+function paneChanged(a: PaneRow, b: PaneRow): boolean {
+  return PANE_FIELDS.some((k) => a[k] !== b[k]);
 }

@@ -1,0 +1,10 @@
+DROP INDEX IF EXISTS panes_by_session;
+ALTER TABLE panes DROP COLUMN window_zoomed;
+ALTER TABLE panes DROP COLUMN window_active;
+ALTER TABLE panes DROP COLUMN session_attached;
+ALTER TABLE panes DROP COLUMN session_created;
+ALTER TABLE targets DROP COLUMN last_error_code;
+ALTER TABLE targets DROP COLUMN last_error;
+ALTER TABLE targets DROP COLUMN tmux_version;
+ALTER TABLE targets DROP COLUMN tmux_server_pid;
+ALTER TABLE targets DROP COLUMN tmux_boot_id;
