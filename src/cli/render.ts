@@ -1,4 +1,5 @@
 /** Human tables for the read API's JSON: read at a glance, coloured only on a TTY without NO_COLOR. */
+import { hostname } from "node:os";
 import type { State } from "../domain/model.ts";
 import type { ListResponse, PaneItem, SessionItem, SessionNameItem, Summary, TargetError, WindowItem } from "../wire/list.ts";
 
@@ -96,7 +97,9 @@ export function renderPanes(st: Style, r: ListResponse<PaneItem>): string {
       group = g;
       out.push(bold(st, g));
     }
-    const detail = p.state === "unknown" ? (p.reason_code ?? "") : safe(p.title ?? "");
+    // tmux's default pane title is the host name: only a title an agent set is worth a column
+    const title = p.title === null || p.title === hostname() || p.title === hostname().split(".")[0] ? "" : safe(p.title);
+    const detail = p.state === "unknown" ? (p.reason_code ?? "") : title;
     rows.push([
       `${p.window_index ?? "?"}:${safe(p.window_name)}`,
       `${p.identity.pane_id}${p.active && p.window_active ? "*" : ""}`,

@@ -11,7 +11,13 @@ import type { DaemonConfig } from "../domain/config.ts";
 import { AgtmuxError } from "../domain/errors.ts";
 import { newEventId } from "../domain/ids.ts";
 import { type Clock, systemClock } from "../domain/time.ts";
+import { TopologyCollector } from "../collector/topology.ts";
+import { controlFactory } from "../collector/control-factory.ts";
 import { type HeldLock, tryLock } from "../platform/lock.ts";
+import { snapshotProcesses } from "../procs/table.ts";
+import { LocalExecutor } from "../targets/executor.ts";
+import { Tmux } from "../tmux/tmux.ts";
+import type { TmuxSocket } from "../tmux/types.ts";
 import type { Env, Paths } from "../platform/paths.ts";
 import { closeDatabase, openDatabase } from "../store/db.ts";
 import { Store } from "../store/store.ts";
@@ -97,7 +103,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     store = new Store(db);
     store.ensureTarget({ target_id: "host", kind: "local" }, clock());
     await clearStaleSocket(paths.socket);
-    return serve(o, clock, config, store, lock);
+    return await serve(o, clock, config, store, lock);
   } catch (err) {
     if (store !== undefined) closeDatabase(store.db);
     lock.release();
@@ -105,7 +111,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
 }
 
-function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Store, lock: HeldLock): RunningDaemon {
+/** The host's tmux server: the target's configured socket, else the one this daemon was started from ($TMUX), else tmux's default. */
+export function hostTmuxSocket(env: Env, configured: string | null): TmuxSocket {
+  if (configured !== null && configured !== "") return configured.includes("/") ? { path: configured } : { name: configured };
+  const fromTmux = env.TMUX?.split(",")[0];
+  return fromTmux !== undefined && fromTmux !== "" ? { path: fromTmux } : {};
+}
+
+async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Store, lock: HeldLock): Promise<RunningDaemon> {
   const { paths, log } = o;
   let shuttingDown = false;
   const registry = new AdapterRegistry();
@@ -126,6 +139,27 @@ function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Stor
     isShuttingDown: () => shuttingDown,
   };
   const handler = createFetchHandler(ctx);
+
+  // Time passed while the daemon was down; then the first look at tmux, before
+  // the socket answers, so the first `agtmux` after an autostart sees panes.
+  ingestor.refreshAll();
+  const exec = new LocalExecutor("host", o.env);
+  const tmux = new Tmux(exec, hostTmuxSocket(o.env, store.getTarget("host")?.tmux_socket ?? null));
+  const collector = new TopologyCollector({
+    targetId: "host",
+    tmux,
+    readProcs: () => snapshotProcesses(exec),
+    ingestor,
+    store,
+    log,
+    clock,
+    control: controlFactory(exec, tmux, log),
+  });
+  ingestor.onPendingBind((target) => {
+    if (target === "host") collector.requestScan("pending-bind");
+  });
+  await collector.start();
+
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
   let server: Server<undefined>;
   try {
@@ -137,8 +171,6 @@ function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Stor
   chmodSync(paths.socket, 0o600);
   const socketIno = lstatSync(paths.socket).ino;
   log.info("daemon started", { pid: process.pid, socket: paths.socket, db: paths.db, version: o.build.version, debug: config.debug });
-
-  ingestor.refreshAll();
   const timers: Array<ReturnType<typeof setInterval>> = [];
   const safely = (name: string, fn: () => void) => () => {
     if (shuttingDown) return;
@@ -171,6 +203,7 @@ function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Stor
     log.info("shutting down", { reason });
     shutdownPromise = (async () => {
       for (const t of timers) clearInterval(t);
+      collector.stop();
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);
       const deadline = Date.now() + SHUTDOWN_BUDGET_MS;

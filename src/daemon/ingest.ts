@@ -82,6 +82,7 @@ type Touched = Map<string, { target: string; pane: string }>;
 
 export class Ingestor {
   private readonly listeners: Array<(changes: StateChange[]) => void> = [];
+  private readonly pendingListeners: Array<(target: string) => void> = [];
   constructor(private readonly d: IngestDeps) {}
 
   /** Called after each commit with the state rows that changed. */
@@ -91,6 +92,11 @@ export class Ingestor {
       const i = this.listeners.indexOf(fn);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  /** Called after a commit that left events waiting for their runtime (the collector scans at once). */
+  onPendingBind(fn: (target: string) => void): void {
+    this.pendingListeners.push(fn);
   }
 
   /**
@@ -107,6 +113,12 @@ export class Ingestor {
       return this.refresh(touched, now);
     });
     this.publish(changes);
+    const waiting = new Set<string>();
+    results.forEach((r, i) => {
+      const e = items[i]?.envelope;
+      if (r.status === "pending_bind" && e?.target_id !== undefined) waiting.add(e.target_id);
+    });
+    for (const t of waiting) for (const fn of this.pendingListeners) fn(t);
     return results;
   }
 
