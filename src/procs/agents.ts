@@ -255,7 +255,9 @@ function matchShell(args: readonly string[]): AgentType | null {
     }
     if (a.startsWith("--")) continue;
     if (a.startsWith("-") || a.startsWith("+")) {
-      if (a.slice(1).includes("c") || a.slice(1).includes("s")) return null; // -c string / -s stdin: no script
+      const cluster = a.slice(1);
+      if (cluster.includes("c") || cluster.includes("s")) return null; // -c string / -s stdin: no script
+      if (cluster.endsWith("o") || cluster.endsWith("O")) i++; // -euo pipefail
       continue;
     }
     return byScript(a);
