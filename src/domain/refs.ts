@@ -42,7 +42,7 @@ export function decodeSessionName(enc: string, whole: string): string {
     } else bytes.push(ch);
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(new Uint8Array(bytes));
   } catch {
     throw new AgtmuxError("E_REF_INVALID_ENCODING", `session name in ${JSON.stringify(whole)} is not valid UTF-8`, { ref: whole });
   }

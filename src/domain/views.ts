@@ -153,7 +153,8 @@ export function sortPanes(items: PaneItem[], sort: PaneSort): PaneItem[] {
     target: () => 0,
     session: (a, b) => cmp(a.identity.session_name, b.identity.session_name),
     state: (a, b) => stateRank(b.state) - stateRank(a.state),
-    updated: (a, b) => cmp(b.updated_at, a.updated_at), // most recent first; never-updated last
+    // most recent first; never-updated last
+    updated: (a, b) => (a.updated_at === b.updated_at ? 0 : a.updated_at === null ? 1 : b.updated_at === null ? -1 : cmp(b.updated_at, a.updated_at)),
     agent: (a, b) => cmp(a.agent?.type, b.agent?.type),
   };
   const k = key[sort];
@@ -190,7 +191,13 @@ function aggregate(items: readonly PaneItem[]): Agg {
     if (p.needs_action) a.needs_action++;
     a.top_state = topState([a.top_state, p.state]);
   }
+  a.agent_counts = sortedKeys(a.agent_counts);
   return a;
+}
+
+/** Same keys, sorted: JSON output must not depend on the order rows arrived in. */
+function sortedKeys<V>(o: Record<string, V>): Record<string, V> {
+  return Object.fromEntries(Object.entries(o).toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function groupBy<K>(items: readonly PaneItem[], key: (p: PaneItem) => K): Map<K, PaneItem[]> {
@@ -229,7 +236,7 @@ export function summarize(items: readonly PaneItem[]): Summary {
     needs_action: all.needs_action,
     by_state: all.state_counts,
     by_agent: all.agent_counts,
-    by_target,
+    by_target: sortedKeys(by_target),
   };
 }
 

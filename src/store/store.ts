@@ -400,7 +400,7 @@ const PANE_VIEW_SQL = `SELECT p.*, r.runtime_id, r.agent_type, r.pid AS agent_pi
   LEFT JOIN states s ON s.target_id = p.target_id AND s.pane_id = p.pane_id`;
 
 export const HOT_QUERIES = {
-  paneViewsForTarget: `${PANE_VIEW_SQL} WHERE p.target_id = $target`,
+  paneViewsForTarget: `${PANE_VIEW_SQL} WHERE p.target_id = $target ORDER BY p.session_name, p.window_index, p.pane_index`,
   getTarget: "SELECT * FROM targets WHERE target_id = $id",
   activeRuntime: "SELECT * FROM runtimes WHERE target_id = $target AND pane_id = $pane AND ended_at IS NULL",
   runtimesForPane: "SELECT * FROM runtimes WHERE target_id = $target AND pane_id = $pane ORDER BY pane_epoch DESC LIMIT 16",
@@ -468,7 +468,7 @@ function prepare(db: Database) {
       "UPDATE panes SET last_seen_at = $now WHERE target_id = $target AND pane_id = $pane",
     ),
     deletePane: q<unknown, { target: string; pane: string }>("DELETE FROM panes WHERE target_id = $target AND pane_id = $pane"),
-    paneViews: q0<PaneView>(PANE_VIEW_SQL),
+    paneViews: q0<PaneView>(`${PANE_VIEW_SQL} ORDER BY p.target_id, p.session_name, p.window_index, p.pane_index`),
     paneViewsForTarget: q<PaneView, { target: string }>(HOT_QUERIES.paneViewsForTarget),
     setTopologyObserved: q<unknown, { id: string; at: number }>(
       "UPDATE targets SET last_topology_at = $at WHERE target_id = $id",

@@ -86,7 +86,8 @@ function collect(ctx: DaemonContext, q: Query): Collected {
   const ts = q.target_session !== undefined ? parseTargetSession(q.target_session) : null;
   if (ts !== null && !known.has(ts.target)) throw new AgtmuxError("E_REF_NOT_FOUND", `unknown target: ${ts.target}`, { target: ts.target });
   const ref = q.ref !== undefined ? parseRef(q.ref) : null;
-  const requested = q.target !== undefined && q.all_targets !== true ? [...new Set(q.target)].toSorted() : targets.map((t) => t.target_id);
+  const requested =
+    ts !== null ? [ts.target] : q.target !== undefined && q.all_targets !== true ? [...new Set(q.target)].toSorted() : targets.map((t) => t.target_id);
   const errors: TargetError[] = [];
   for (const t of targets) {
     if (!requested.includes(t.target_id)) continue;
@@ -167,16 +168,21 @@ export function getPanes(ctx: DaemonContext, url: URL): Response {
         });
       }
     }
-    const everything = ctx.store.listPaneViews(null).map((r) => toPaneItem(r, ctx.clock()));
-    items = [resolveRef(ref, everything)];
+    // resolved within the scope asked for (targets, session)
+    items = [resolveRef(ref, c.all)];
   }
   return json(
     envelope(ctx, c, { state: f.state, agent: f.agent, needs_action: f.needs_action, all: f.all, sort, ref: q.ref ?? null }, items),
   );
 }
 
+function noRef(q: Query): void {
+  if (q.ref !== undefined) throw new AgtmuxError("E_BAD_REQUEST", "ref applies to /v1/panes only", { issues: [{ path: "ref", message: "not supported here" }] });
+}
+
 export function getWindows(ctx: DaemonContext, url: URL): Response {
   const q = parseQuery(url);
+  noRef(q);
   const c = collect(ctx, q);
   const sort = pick(q.sort, GROUP_SORTS, "target");
   const withStatus = q.with_agent_status === true;
@@ -185,6 +191,7 @@ export function getWindows(ctx: DaemonContext, url: URL): Response {
 
 export function getSessions(ctx: DaemonContext, url: URL): Response {
   const q = parseQuery(url);
+  noRef(q);
   const c = collect(ctx, q);
   const sort = pick(q.sort, GROUP_SORTS, "target");
   const groupBy = q.group_by ?? "target-session";
