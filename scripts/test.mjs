@@ -97,7 +97,7 @@ function parseJunit(path) {
 function runBunTest() {
   mkdirSync(TMP, { recursive: true });
   rmSync(JUNIT, { force: true });
-  const args = ["test", "--reporter=junit", `--reporter-outfile=${JUNIT}`, ...extraArgs];
+  const args = ["test", "--timeout=30000", "--reporter=junit", `--reporter-outfile=${JUNIT}`, ...extraArgs];
   console.log(`$ bun ${args.join(" ")}`);
   const limitMin = Number(process.env.AGTMUX_TEST_TIMEOUT_MIN ?? "75");
   return new Promise((resolve) => {

@@ -1,10 +1,26 @@
 /** Wires tmux control-mode clients to the collector (one per session). */
 import type { Logger } from "../daemon/log.ts";
-import type { Executor } from "../targets/executor.ts";
+import { ControlClient } from "../tmux/control.ts";
 import type { Tmux } from "../tmux/tmux.ts";
 import type { ControlFactory } from "./topology.ts";
 
-export function controlFactory(_exec: Executor, _tmux: Tmux, _log: Logger): ControlFactory | undefined {
-  // filled in once src/tmux/control.ts lands
-  return undefined;
+/** Notifications that can mean a topology change (everything but output and messages). */
+const IGNORED = new Set(["output", "message", "pause", "continue", "config-error"]);
+
+export function controlFactory(tmux: Tmux, log: Logger): ControlFactory {
+  return (sessionId, onEvent, onExit) => {
+    const c = new ControlClient(tmux, sessionId, {
+      onNotification: (n) => {
+        if (!IGNORED.has(n.kind)) onEvent(n.kind);
+      },
+      onExit: (e) => {
+        if (e.reason !== "stopped") log.debug("control client ended", { session: sessionId, reason: e.reason, message: e.message });
+        onExit();
+      },
+    });
+    void c.start().catch((err: unknown) => {
+      log.debug("control client did not attach", { session: sessionId, message: err instanceof Error ? err.message : String(err) });
+    });
+    return c;
+  };
 }

@@ -153,7 +153,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     store,
     log,
     clock,
-    control: controlFactory(exec, tmux, log),
+    control: controlFactory(tmux, log),
   });
   ingestor.onPendingBind((target) => {
     if (target === "host") collector.requestScan("pending-bind");

@@ -81,14 +81,19 @@ export class LocalExecutor implements Executor {
       proc.stdin.write(opts.stdin);
       void proc.stdin.end();
     }
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      proc.kill("SIGKILL");
-    }, opts.timeoutMs);
+    // On timeout: kill, and stop waiting for the pipes too (a grandchild may hold them open).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        proc.kill("SIGKILL");
+        reject(new ExecError("timeout", `${cmd} timed out after ${opts.timeoutMs} ms`, cmd));
+      }, opts.timeoutMs);
+    });
     try {
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-      if (timedOut) throw new ExecError("timeout", `${cmd} timed out after ${opts.timeoutMs} ms`, cmd);
+      const [stdout, stderr, code] = await Promise.race([
+        Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]),
+        timeout,
+      ]);
       return { code, stdout, stderr };
     } finally {
       clearTimeout(timer);

@@ -26,7 +26,7 @@
  *   contain tabs, newlines and backslashes (hence the nonce separators).
  *   Invalid UTF-8 in them is decoded by the executor as U+FFFD (lossy).
  */
-import { ExecError, type Executor } from "../targets/executor.ts";
+import { ExecError, type ExecResult, type Executor } from "../targets/executor.ts";
 import { MIN_TMUX_VERSION, type PaneInfo, type ServerInfo, TmuxError, type TmuxSocket, type TopologySnapshot } from "./types.ts";
 
 export interface TmuxOptions {
@@ -236,7 +236,7 @@ export class Tmux {
   /** Runs a tmux command; resolves with stdout, throws TmuxError. */
   async run(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<string> {
     const argv = this.argv(...args);
-    let r;
+    let r: ExecResult;
     try {
       r = await this.exec.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: CLEAN_ENV });
     } catch (err) {
@@ -252,7 +252,7 @@ export class Tmux {
 
   /** `tmux -V` (no server needed); throws "too_old" below MIN_TMUX_VERSION. */
   async version(): Promise<TmuxVersion> {
-    let r;
+    let r: ExecResult;
     try {
       r = await this.exec.exec([this.bin, "-V"], { timeoutMs: this.timeoutMs, env: CLEAN_ENV });
     } catch (err) {
@@ -280,7 +280,14 @@ export class Tmux {
       if (err instanceof TmuxError && err.kind === "failed" && /no current target/.test(err.stderr)) return { server: await this.serverInfo(), panes: [] };
       throw err;
     }
-    const records = parseRecords(out, spec, SERVER_FIELDS.length + PANE_FIELDS.length);
+    let records: string[][];
+    try {
+      records = parseRecords(out, spec, SERVER_FIELDS.length + PANE_FIELDS.length);
+    } catch (err) {
+      // a server that exits while printing can leave truncated output with exit code 0
+      if (err instanceof TmuxError && !(await this.hasServer().catch(() => true))) throw new TmuxError("no_server", `tmux server exited during list-panes (${this.describeSocket()})`);
+      throw err;
+    }
     if (records.length === 0) return { server: await this.serverInfo(), panes: [] };
     let server: ServerInfo | undefined;
     const byPane = new Map<string, PaneInfo>();
@@ -292,7 +299,7 @@ export class Tmux {
       const prev = byPane.get(p.pane_id);
       if (prev === undefined || idNum(p.session_id) < idNum(prev.session_id)) byPane.set(p.pane_id, p);
     }
-    const panes = [...byPane.values()].sort(
+    const panes = [...byPane.values()].toSorted(
       (a, b) => idNum(a.session_id) - idNum(b.session_id) || a.window_index - b.window_index || a.pane_index - b.pane_index,
     );
     return { server: server as ServerInfo, panes };
@@ -312,14 +319,15 @@ export class Tmux {
     const out = await this.run(["list-sessions", "-F", spec.format]);
     return parseRecords(out, spec, 2)
       .map(([sid = "", name = ""]) => ({ session_id: id(sid, SESSION_ID_RE, "session_id"), session_name: name }))
-      .sort((a, b) => idNum(a.session_id) - idNum(b.session_id));
+      .toSorted((a, b) => idNum(a.session_id) - idNum(b.session_id));
   }
 
   /**
    * The bottom `lines` lines of a pane (history included), trailing empty
-   * lines dropped first. `ansi` keeps colour/attribute escapes.
+   * lines dropped first, joined with "\n" (no final newline). `ansi` keeps
+   * colour/attribute escapes.
    */
-  async capturePane(paneId: string, opts: CaptureOptions): Promise<string[]> {
+  async capturePane(paneId: string, opts: CaptureOptions): Promise<string> {
     checkId(paneId, PANE_ID_RE, "pane id");
     if (!Number.isSafeInteger(opts.lines) || opts.lines < 1) throw new TypeError(`capturePane: lines must be a positive integer, got ${opts.lines}`);
     const args = ["capture-pane", "-p", "-t", paneId, "-S", `-${opts.lines}`];
@@ -329,7 +337,7 @@ export class Tmux {
     const rows = out.split("\n");
     // the output ends with "\n": drop the empty string after it and any blank trailing rows
     while (rows.length > 0 && isBlankRow(rows[rows.length - 1] ?? "")) rows.pop();
-    return rows.slice(-opts.lines);
+    return rows.slice(-opts.lines).join("\n");
   }
 
   /** `send-keys -t <pane> [-l] -- keys…` (keys are tmux key names unless literal). */
@@ -371,7 +379,8 @@ export class Tmux {
    */
   controlArgv(sessionId: string): string[] {
     checkId(sessionId, SESSION_ID_RE, "session id");
-    return this.argv("-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", sessionId);
+    // -N: never start a server (attach-session would start one, with the user's config)
+    return this.argv("-N", "-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", sessionId);
   }
 
   /** the env every tmux call runs with (on top of the executor's) */
@@ -386,6 +395,7 @@ export class Tmux {
 
 function isBlankRow(row: string): boolean {
   // with -e a blank row may still carry a reset sequence
+  // oxlint-disable-next-line no-control-regex -- ESC is what we look for
   return row.replace(/\u001b\[[0-9;]*m/g, "").trim() === "";
 }
 

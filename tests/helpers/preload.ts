@@ -3,6 +3,7 @@
  * TMUX_TMPDIR for this test process, no agent or tmux env leaking in from the
  * developer's shell, UTC and no colour.
  */
+import { afterAll } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,5 +24,7 @@ for (const k of Object.keys(process.env)) {
   }
 }
 
-// Leave nothing behind in /tmp (sandboxes live under this root).
-process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+// Leave nothing behind in /tmp (sandboxes live under this root). A preloaded
+// afterAll runs once after every test file of this process (process "exit"
+// handlers do not run under bun test 1.4.5).
+afterAll(() => rmSync(root, { recursive: true, force: true }));
