@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { controlFactory } from "../../src/collector/control-factory.ts";
 import { TopologyCollector } from "../../src/collector/topology.ts";
 import { silentLogger } from "../../src/daemon/log.ts";
 import { snapshotProcesses } from "../../src/procs/table.ts";
@@ -40,13 +41,23 @@ function fakeAgents(): { bin: string; codexJs: string } {
   return { bin, codexJs: join(pkg, "codex.js") };
 }
 
-async function setup(o: { session?: string; command?: string[] } = {}): Promise<{ h: Harness; server: TmuxServer; c: TopologyCollector; exec: RecordingExecutor }> {
+async function setup(o: { session?: string; command?: string[]; control?: boolean; intervalMs?: number } = {}): Promise<{ h: Harness; server: TmuxServer; c: TopologyCollector; exec: RecordingExecutor }> {
   h = harness({ now: Date.now() });
   h.clock.nowMs = Date.now();
   server = await startTmuxServer({ session: o.session ?? "main", ...(o.command !== undefined ? { command: o.command } : {}) });
   const exec = new RecordingExecutor(new LocalExecutor("host"));
   const tmux = new Tmux(exec, server.socket);
-  collector = new TopologyCollector({ targetId: "host", tmux, readProcs: () => snapshotProcesses(exec), ingestor: h.ingestor, store: h.store, log: silentLogger, clock: () => Date.now() });
+  collector = new TopologyCollector({
+    targetId: "host",
+    tmux,
+    readProcs: () => snapshotProcesses(exec),
+    ingestor: h.ingestor,
+    store: h.store,
+    log: silentLogger,
+    clock: () => Date.now(),
+    control: o.control === true ? controlFactory(tmux, silentLogger) : undefined,
+    ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+  });
   return { h, server, c: collector, exec };
 }
 
@@ -165,6 +176,47 @@ describe("collector (real tmux)", () => {
     await server.run("new-session", "-d", "-s", "again");
     await c.scanNow();
     expect(panesOf(h)).toHaveLength(1);
+  });
+
+  test("TC-041 event-driven: sessions, windows and panes created, renamed and closed show up without waiting for the periodic scan", async () => {
+    const { bin } = fakeAgents();
+    // the periodic scan is pushed out of the way: only control-mode notifications can explain a quick update
+    const { h, server, c } = await setup({ control: true, intervalMs: 60_000 });
+    await c.start();
+    await waitFor(() => c.stats.controlClients === 1, { message: "one control client" });
+    const seen = (pred: () => boolean, message: string) => waitFor(pred, { timeoutMs: 3_000, intervalMs: 5, message });
+    await server.run("new-session", "-d", "-s", "second");
+    await seen(() => panesOf(h).some((p) => p.session_name === "second"), "new session");
+    await waitFor(() => c.stats.controlClients === 2, { message: "a control client per session" });
+    const w = (await server.run("new-window", "-d", "-P", "-F", "#{window_id}", "-t", "second", "-n", "w2")).trim();
+    await seen(() => panesOf(h).some((p) => p.window_id === w), "new window in another session");
+    const p = (await server.run("split-window", "-d", "-P", "-F", "#{pane_id}", "-t", w, `${bin}/claude`, "1000")).trim();
+    await seen(() => paneOf(h, p)?.agent_type === "claude", "split with an agent, in a background window");
+    await server.run("rename-session", "-t", "second", "renamed");
+    await seen(() => paneOf(h, p)?.session_name === "renamed", "renamed session");
+    await server.run("rename-window", "-t", w, "w2b");
+    await seen(() => paneOf(h, p)?.window_name === "w2b", "renamed window");
+    await server.run("kill-pane", "-t", p);
+    await seen(() => paneOf(h, p) === undefined, "closed pane");
+    await server.run("kill-session", "-t", "renamed");
+    await seen(() => !panesOf(h).some((x) => x.session_name === "renamed"), "closed session");
+    await waitFor(() => c.stats.controlClients === 1, { message: "the closed session's client is gone" });
+    expect(c.stats.scans).toBeGreaterThan(1);
+  });
+
+  test("an agent's first hook triggers a scan, so the event binds without waiting for the periodic one", async () => {
+    const { bin } = fakeAgents();
+    const { h, server, c } = await setup({ intervalMs: 60_000 });
+    h.ingestor.onPendingBind(() => c.requestScan("pending-bind"));
+    await c.start();
+    const pane = (await server.run("new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "main", `${bin}/claude`, "1000")).trim();
+    const pid = Number((await server.run("display-message", "-p", "-t", pane, "#{pane_pid}")).trim());
+    expect(paneOf(h, pane)).toBeUndefined(); // not scanned yet
+    h.clock.nowMs = Date.now();
+    const e = h.ev({ event_type: "state.running", target_id: "host", pane_id: pane, pid });
+    expect(h.ingestor.ingest([{ envelope: e }])[0]?.status).toBe("pending_bind");
+    await waitFor(() => h.store.getInbox(e.event_id)?.status === "bound", { timeoutMs: 3_000, message: "bound after the nudged scan" });
+    expect(h.store.getState("host", pane)?.state).toBe("running");
   });
 
   test("tmux missing: a target error (E_TARGET_UNREACHABLE), health ok -> degraded -> down", async () => {
