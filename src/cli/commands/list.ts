@@ -27,17 +27,19 @@ function baseQuery(a: Flags): ListQuery {
   };
 }
 
+export const paneArgs = {
+  ...globalArgs,
+  ...targetArgs,
+  state: { type: "string", description: "only this state", valueHint: "state" },
+  agent: { type: "string", description: "only this agent (claude, codex, gemini, copilot, cursor)", valueHint: "type" },
+  "needs-action": { type: "boolean", description: "only panes waiting for you (approval, input) or in error" },
+  all: { type: "boolean", description: "include panes without an agent" },
+  ref: { type: "string", description: "exactly the pane a ref names (pane:… or runtime:…)", valueHint: "ref" },
+} as const;
+
 export const listPanes = defineCommand({
   meta: { name: "panes", description: "Agent panes and their state (--all: every pane)" },
-  args: {
-    ...globalArgs,
-    ...targetArgs,
-    state: { type: "string", description: "only this state", valueHint: "state" },
-    agent: { type: "string", description: "only this agent (claude, codex, gemini, copilot, cursor)", valueHint: "type" },
-    "needs-action": { type: "boolean", description: "only panes waiting for you (approval, input) or in error" },
-    all: { type: "boolean", description: "include panes without an agent" },
-    ref: { type: "string", description: "exactly the pane a ref names (pane:… or runtime:…)", valueHint: "ref" },
-  },
+  args: paneArgs,
   async run(c) {
     const ctx = cli(c);
     const a = c.args as Flags;
@@ -91,7 +93,8 @@ const listSessions = defineCommand({
 });
 
 export const listCommand = defineCommand({
-  meta: { name: "list", description: "List panes, windows or sessions" },
-  args: { ...globalArgs },
+  meta: { name: "list", description: "List panes (the default), windows or sessions" },
+  args: paneArgs,
   subCommands: { panes: listPanes, windows: listWindows, sessions: listSessions },
+  run: (c) => listPanes.run?.(c),
 });
