@@ -179,7 +179,7 @@ async function main() {
   }
 
   if (!(await step("typecheck", () => runInherit(bin("tsc"), ["--noEmit", "-p", "."])))) failed += 1;
-  if (!(await step("lint", () => runInherit(bin("oxlint"), ["-c", ".oxlintrc.json", "src", "tests", "scripts"])))) failed += 1;
+  if (!(await step("lint", () => runInherit(bin("oxlint"), ["-c", ".oxlintrc.json", "src", "tests", "scripts", "bench"])))) failed += 1;
   const built = await step("build", () => runInherit(BUN, ["scripts/build.ts"]));
   if (!built) {
     failed += 1;

@@ -24,7 +24,7 @@ const SGR: Record<State, string> = {
 };
 
 function paint(st: Style, code: string, s: string): string {
-  return st.color ? `\u001b[${code}m${s}\u001b[0m` : s;
+  return st.color && s !== "" ? `\u001b[${code}m${s}\u001b[0m` : s;
 }
 const bold = (st: Style, s: string): string => paint(st, "1", s);
 const dim = (st: Style, s: string): string => paint(st, "2", s);

@@ -27,6 +27,8 @@ const IDLE_SCANS_BEFORE_BACKOFF = 5;
 
 export interface ControlLike {
   stop(): void;
+  /** true once attached: tmux then counts it in #{session_attached} */
+  readonly attached: boolean;
 }
 /** Starts a control client on one session; calls onEvent per notification and onExit when it ends. */
 export type ControlFactory = (sessionId: string, onEvent: (kind: string) => void, onExit: () => void) => ControlLike;
@@ -130,7 +132,7 @@ export class TopologyCollector {
     const t0 = performance.now();
     this.stats.scans++;
     try {
-      const snap = await this.snapshot();
+      const snap = this.withoutOwnClients(await this.snapshot());
       const agents = new Map<string, AgentObservation | null>();
       if (snap.panes.length > 0) {
         const table = await this.d.readProcs();
@@ -168,6 +170,15 @@ export class TopologyCollector {
     } finally {
       this.stats.lastScanMs = performance.now() - t0;
     }
+  }
+
+  /** Our own control clients are not users: they must not make a session look attached. */
+  private withoutOwnClients(snap: TopologySnapshot): TopologySnapshot {
+    if (this.controls.size === 0) return snap;
+    return {
+      ...snap,
+      panes: snap.panes.map((p) => (this.controls.get(p.session_id)?.attached === true ? { ...p, session_attached: Math.max(0, p.session_attached - 1) } : p)),
+    };
   }
 
   /** The snapshot, with "no server running" as an empty topology and an old tmux refused. */

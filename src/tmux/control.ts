@@ -147,6 +147,11 @@ export class ControlClient {
     return this.state === "ended" ? undefined : this.handle?.pid;
   }
 
+  /** attached and confirmed by tmux (it then counts in #{session_attached}) */
+  get attached(): boolean {
+    return this.state === "ready";
+  }
+
   get running(): boolean {
     return this.state === "starting" || this.state === "ready";
   }

@@ -178,3 +178,117 @@ export function e2eScope(name: string): { box(): Sandbox; daemon(sb: Sandbox, en
     },
   };
 }
+
+// (imports for the helpers below; kept here so this block is append-only)
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * A tmux server on the DEFAULT socket of a sandbox's TMUX_TMPDIR (the one the
+ * daemon watches when $TMUX is unset), plus fake agents: copies of /bin/sleep
+ * named like the agents in `<sandbox>/bin`.
+ */
+export interface SandboxTmux {
+  /** directory holding the fake agents (claude, codex, gemini, cursor-agent) */
+  bin: string;
+  /** argv of a fake agent that runs for a long time */
+  agent(name?: string): string[];
+  /** runs tmux with these arguments; resolves with stdout, throws on a non-zero exit */
+  run(...args: string[]): Promise<string>;
+  /** `new-session -d` (starting the server if needed); remembers the server pid for kill() */
+  newSession(name: string, command?: string[], size?: { x: number; y: number }): Promise<string>;
+  /** pids of every server started through newSession */
+  serverPids(): number[];
+  /** kill-server, then SIGKILL any server pid still alive; removes the socket file */
+  kill(): Promise<void>;
+}
+
+/** A zombie counts as gone: a daemonized tmux server is reaped by init, which may take its time. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (macOS): signal 0 is all we have
+  }
+}
+
+export function sandboxTmux(sb: Sandbox): SandboxTmux {
+  const tmpdir = sb.env.TMUX_TMPDIR;
+  if (tmpdir === undefined) throw new Error("sandbox has no TMUX_TMPDIR");
+  const bin = join(sb.dir, "bin");
+  mkdirSync(bin, { recursive: true });
+  for (const name of ["claude", "codex", "gemini", "cursor-agent"]) copyFileSync("/bin/sleep", join(bin, name));
+  const env: Record<string, string | undefined> = { ...sb.env, TMUX: undefined, TMUX_PANE: undefined };
+  const pids = new Set<number>();
+  const run = async (...args: string[]): Promise<string> => {
+    const p = Bun.spawn(["tmux", "-f", "/dev/null", ...args], { env: env as Record<string, string>, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill("SIGKILL"), 15_000);
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`tmux ${args.join(" ")} failed (${code}): ${err.trim()}`);
+    return out;
+  };
+  return {
+    bin,
+    agent: (name = "claude") => [join(bin, name), "100000"],
+    run,
+    async newSession(name, command = [], size = { x: 200, y: 50 }) {
+      const id = (await run("new-session", "-d", "-P", "-F", "#{session_id}", "-s", name, "-x", String(size.x), "-y", String(size.y), ...command)).trim();
+      pids.add(Number((await run("display-message", "-p", "-t", id, "#{pid}")).trim()));
+      return id;
+    },
+    serverPids: () => [...pids],
+    async kill() {
+      await run("kill-server").catch(() => {});
+      for (const pid of pids) {
+        if (pidAlive(pid)) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
+      await waitFor(() => [...pids].every((p) => !pidAlive(p)), { timeoutMs: 5_000, message: "tmux servers exited" });
+      pids.clear();
+      rmSync(join(tmpdir, `tmux-${process.getuid?.() ?? 0}`, "default"), { force: true });
+    },
+  };
+}
+
+/** Per-file: every sandboxTmux made through `tmux(sb)` is killed after each test. */
+export function tmuxScope(): { tmux(sb: Sandbox): SandboxTmux } {
+  const servers: SandboxTmux[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.kill();
+  });
+  return {
+    tmux(sb) {
+      const s = sandboxTmux(sb);
+      servers.push(s);
+      return s;
+    },
+  };
+}
+
+/** Removes the fields that differ between two reads of the same state (generated_at, age_s), recursively. */
+export function stripVolatile(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripVolatile);
+  if (v !== null && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (k !== "generated_at" && k !== "age_s") out[k] = stripVolatile(x);
+    return out;
+  }
+  return v;
+}
+
+/** True when the text holds an ANSI escape sequence (ESC). */
+export function hasAnsi(s: string): boolean {
+  return s.includes("\u001b");
+}
