@@ -196,12 +196,52 @@ export function ensureSystemPackages(pkgs = DEFAULT_SYSTEM_PACKAGES) {
   return { missing: still };
 }
 
+export const AGENTS_DIR = join(ROOT, "tests", "agents");
+export const CLAUDE_BIN = join(AGENTS_DIR, "node_modules", "@anthropic-ai", "claude-code", "bin", "claude.exe");
+export const CODEX_BIN = join(AGENTS_DIR, "node_modules", ".bin", "codex");
+
+/**
+ * The real agent CLIs the e2e tests drive, pinned in tests/agents/package.json,
+ * installed into tests/agents/node_modules. Claude Code's install script is
+ * blocked by npm here, so its `install.cjs` is run by hand when the binary is
+ * not in place. Never throws; returns what works.
+ */
+export function ensureAgentClis() {
+  const lock = join(AGENTS_DIR, "package-lock.json");
+  const marker = join(AGENTS_DIR, "node_modules", ".package-lock.json");
+  const stale = !existsSync(marker) || (mtimeMs(lock) ?? 0) > (mtimeMs(marker) ?? 0) || (mtimeMs(join(AGENTS_DIR, "package.json")) ?? 0) > (mtimeMs(marker) ?? 0);
+  if (stale) {
+    log("installing the agent CLIs (tests/agents)");
+    const args = existsSync(lock) ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"];
+    let r = run("npm", args, { cwd: AGENTS_DIR, stdio: "inherit", timeout: INSTALL_TIMEOUT_MS });
+    if (!r.ok && args[0] === "ci") r = run("npm", ["install", "--no-audit", "--no-fund"], { cwd: AGENTS_DIR, stdio: "inherit", timeout: INSTALL_TIMEOUT_MS });
+    if (!r.ok) log("could not install the agent CLIs; the tests that drive them will fail");
+  }
+  const version = (bin) => {
+    const r = run(bin, ["--version"], { timeout: 60_000 });
+    return r.ok ? r.stdout.trim() : undefined;
+  };
+  let claude = existsSync(CLAUDE_BIN) ? version(CLAUDE_BIN) : undefined;
+  if (claude === undefined) {
+    const pkg = join(AGENTS_DIR, "node_modules", "@anthropic-ai", "claude-code");
+    if (existsSync(join(pkg, "install.cjs"))) {
+      log("placing the Claude Code binary (node install.cjs)");
+      run("node", ["install.cjs"], { cwd: pkg, stdio: "inherit", timeout: INSTALL_TIMEOUT_MS });
+      claude = existsSync(CLAUDE_BIN) ? version(CLAUDE_BIN) : undefined;
+    }
+  }
+  const codex = existsSync(CODEX_BIN) ? version(CODEX_BIN) : undefined;
+  log(`agent CLIs: claude ${claude ?? "MISSING"}, codex ${codex ?? "MISSING"}`);
+  return { claude, codex };
+}
+
 function main(argv) {
   const [what = "all", ...rest] = argv;
   if (what === "deps" || what === "all") ensureNodeDeps();
   if (what === "system" || what === "all") ensureSystemPackages(rest.length > 0 ? rest : DEFAULT_SYSTEM_PACKAGES);
-  if (!["deps", "system", "all"].includes(what)) {
-    console.error("usage: node scripts/ensure.mjs [all|deps|system [pkg...]]");
+  if (what === "agents" || what === "all") ensureAgentClis();
+  if (!["deps", "system", "agents", "all"].includes(what)) {
+    console.error("usage: node scripts/ensure.mjs [all|deps|agents|system [pkg...]]");
     process.exit(2);
   }
 }

@@ -13,7 +13,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, ROOT, ensureNodeDeps, ensureSystemPackages } from "./ensure.mjs";
+import { BUN, ROOT, ensureAgentClis, ensureNodeDeps, ensureSystemPackages } from "./ensure.mjs";
 
 const extraArgs = process.argv.slice(2);
 const skipInstall = process.env.AGTMUX_TEST_SKIP_INSTALL === "1";
@@ -175,6 +175,10 @@ async function main() {
     await step("system", () => {
       const { missing } = ensureSystemPackages(["tmux", "openssh-server"]);
       return { ok: true, note: missing.length > 0 ? `still missing: ${missing.join(", ")}` : "" };
+    });
+    await step("agents", () => {
+      const { claude, codex } = ensureAgentClis();
+      return { ok: true, note: `claude ${claude ?? "missing"}, codex ${codex ?? "missing"}` };
     });
   }
 
