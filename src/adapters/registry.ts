@@ -1,13 +1,18 @@
 /**
- * Adapter registry (contracts §12). The engine only ever sees the
- * `Transition` that `normalize` returns; adapters claim event types by prefix.
- * Unknown event types degrade to `unknown/unsupported_signal`, never to an
- * invented state.
+ * Adapter contract and registry (contracts §12). An adapter declares a
+ * contract version and capabilities, and provides: identify (its process in
+ * a pane), subscribe (native event sources the daemon runs for it), poll (a
+ * pane-text fallback), normalize (a signal -> a Transition) and health. The
+ * engine only ever sees the Transition; unknown signals degrade to
+ * `unknown/unsupported_signal`, never to an invented state.
+ *
+ * Versioning: same major = compatible. 1.1 added the optional poll / subscribe
+ * / health / hints members; a 1.0 adapter still registers and works (TC-047).
  */
 import type { Envelope } from "../domain/event.ts";
-import { DEFAULT_CONFIDENCE, STATES, type State, type Transition } from "../domain/model.ts";
+import { DEFAULT_CONFIDENCE, STATES, type Confidence, type State, type Transition } from "../domain/model.ts";
 
-export const ADAPTER_CONTRACT_VERSION = "1.0";
+export const ADAPTER_CONTRACT_VERSION = "1.1";
 
 export interface AdapterCapabilities {
   event_driven: boolean;
@@ -15,6 +20,38 @@ export interface AdapterCapabilities {
   supports_waiting_approval: boolean;
   supports_waiting_input: boolean;
   supports_completed: boolean;
+}
+
+/** What a pane shows, for the pane-text fallback. */
+export interface PaneScreen {
+  /** the visible screen, lines joined with \n (capture-pane -p -J) */
+  text: string;
+  title: string;
+  current_command: string;
+}
+
+export interface PollResult {
+  state: State;
+  /** which pattern matched (for `agtmux explain`) */
+  pattern: string;
+  confidence?: Confidence;
+}
+
+export interface AdapterHealth {
+  status: "ok" | "degraded" | "down";
+  detail?: string;
+}
+
+/** What the daemon gives an adapter's subscriptions. */
+export interface AdapterContext {
+  /** feeds envelopes into the one ingestion path */
+  emit(envelopes: Envelope[]): void;
+  log(level: "info" | "warn" | "debug", msg: string, fields?: Record<string, unknown>): void;
+  now(): number;
+}
+
+export interface AdapterSubscription {
+  stop(): void;
 }
 
 export interface Adapter {
@@ -25,6 +62,15 @@ export interface Adapter {
   /** event_type prefixes this adapter normalizes, e.g. "claude." */
   eventPrefixes: readonly string[];
   normalize(ev: Envelope): Transition | null;
+  /** is this process (argv/comm) this adapter's agent? */
+  identify?(proc: { argv: readonly string[]; comm?: string | undefined }): boolean;
+  /** pane-text fallback (low confidence), used while no fresh native signal exists */
+  poll?(screen: PaneScreen): PollResult | null;
+  /** starts native sources the daemon runs (sockets, file tails) */
+  subscribe?(ctx: AdapterContext): AdapterSubscription;
+  health?(): AdapterHealth;
+  /** side effects for an event, e.g. SessionEnd: rescan so the ended runtime is seen at once */
+  hints?(ev: Envelope): { rescan?: boolean };
 }
 
 /** Canonical event types any emitter may use: `state.<state>` and `heartbeat`. */
@@ -51,6 +97,10 @@ export const coreAdapter: Adapter = {
   },
 };
 
+export function unsupported(ev: Pick<Envelope, "source">): Transition {
+  return { kind: "state", state: "unknown", confidence: DEFAULT_CONFIDENCE[ev.source], reason_code: "unsupported_signal" };
+}
+
 export class AdapterRegistry {
   private readonly adapters: Adapter[] = [];
   constructor(initial: readonly Adapter[] = [coreAdapter]) {
@@ -59,15 +109,19 @@ export class AdapterRegistry {
   register(a: Adapter): void {
     const [major] = a.contract_version.split(".");
     const [ourMajor] = ADAPTER_CONTRACT_VERSION.split(".");
-    if (major !== ourMajor) throw new Error(`adapter ${a.id}: contract ${a.contract_version} is incompatible with ${ADAPTER_CONTRACT_VERSION}`);
+    if (major !== ourMajor || !/^\d+\.\d+$/.test(a.contract_version)) {
+      throw new Error(`adapter ${a.id}: contract ${a.contract_version} is incompatible with ${ADAPTER_CONTRACT_VERSION}`);
+    }
     if (this.adapters.some((x) => x.id === a.id)) throw new Error(`adapter ${a.id} is already registered`);
     this.adapters.push(a);
   }
   list(): readonly Adapter[] {
     return this.adapters;
   }
-  /** Longest matching prefix wins; no match -> unknown/unsupported_signal. */
-  normalize(ev: Envelope): Transition {
+  byAgent(agentType: string): Adapter | undefined {
+    return this.adapters.find((a) => a.agent_type === agentType);
+  }
+  private claim(ev: Envelope): Adapter | undefined {
     let best: Adapter | undefined;
     let bestLen = -1;
     for (const a of this.adapters) {
@@ -78,7 +132,23 @@ export class AdapterRegistry {
         }
       }
     }
-    const t = best?.normalize(ev) ?? null;
-    return t ?? { kind: "state", state: "unknown", confidence: DEFAULT_CONFIDENCE[ev.source], reason_code: "unsupported_signal" };
+    return best;
+  }
+  /** Longest matching prefix wins; no match or no answer -> unknown/unsupported_signal. */
+  normalize(ev: Envelope): Transition {
+    let t: Transition | null = null;
+    try {
+      t = this.claim(ev)?.normalize(ev) ?? null;
+    } catch {
+      t = null; // a faulty adapter degrades its signal, never the daemon
+    }
+    return t ?? unsupported(ev);
+  }
+  hints(ev: Envelope): { rescan?: boolean } {
+    try {
+      return this.claim(ev)?.hints?.(ev) ?? {};
+    } catch {
+      return {};
+    }
   }
 }

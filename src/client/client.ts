@@ -3,6 +3,7 @@
  * knows the wire types; it never imports the daemon.
  */
 import { AgtmuxError, isErrorCode } from "../domain/errors.ts";
+import type { ExplainResponse } from "../wire/explain.ts";
 import type { ListResponse, PaneItem, SessionItem, SessionNameItem, TargetsResponse, WindowItem } from "../wire/list.ts";
 import type { EventsResponse, HealthResponse } from "../wire/types.ts";
 
@@ -94,6 +95,10 @@ export class AgtmuxClient {
 
   sessions(q: ListQuery = {}): Promise<ListResponse<SessionItem | SessionNameItem>> {
     return this.request("GET", `/v1/sessions${listQueryString(q)}`);
+  }
+
+  explain(ref: string): Promise<ExplainResponse> {
+    return this.request("GET", `/v1/explain?ref=${encodeURIComponent(ref)}`);
   }
 
   targets(): Promise<TargetsResponse> {

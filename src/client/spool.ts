@@ -6,10 +6,10 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { SPOOL_ACTIVE_FILE, type SpoolLine } from "../wire/types.ts";
 
-export function appendToSpool(spoolDir: string, event: unknown, queuedAt: number): string {
+export function appendToSpool(spoolDir: string, event: unknown, queuedAt: number, fileName = SPOOL_ACTIVE_FILE): string {
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const line: SpoolLine = { v: 1, queued_at: queuedAt, event };
-  const file = join(spoolDir, SPOOL_ACTIVE_FILE);
+  const file = join(spoolDir, fileName);
   appendFileSync(file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
   return file;
 }

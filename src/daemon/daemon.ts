@@ -6,7 +6,8 @@
  */
 import type { Server } from "bun";
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
-import { AdapterRegistry } from "../adapters/registry.ts";
+import { claudeAdapter } from "../adapters/claude/index.ts";
+import { AdapterRegistry, coreAdapter } from "../adapters/registry.ts";
 import type { DaemonConfig } from "../domain/config.ts";
 import { AgtmuxError } from "../domain/errors.ts";
 import { newEventId } from "../domain/ids.ts";
@@ -121,7 +122,7 @@ export function hostTmuxSocket(env: Env, configured: string | null): TmuxSocket 
 async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Store, lock: HeldLock): Promise<RunningDaemon> {
   const { paths, log } = o;
   let shuttingDown = false;
-  const registry = new AdapterRegistry();
+  const registry = new AdapterRegistry([coreAdapter, claudeAdapter]);
   const debug = new DebugBuffer();
   const ingestor = new Ingestor({ store, registry, config, clock, debug });
   const ctx: DaemonContext = {
@@ -155,8 +156,8 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     clock,
     control: controlFactory(tmux, log),
   });
-  ingestor.onPendingBind((target) => {
-    if (target === "host") collector.requestScan("pending-bind");
+  ingestor.onNudge((target, reason) => {
+    if (target === "host") collector.requestScan(reason);
   });
   await collector.start();
 

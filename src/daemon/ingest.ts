@@ -82,7 +82,7 @@ type Touched = Map<string, { target: string; pane: string }>;
 
 export class Ingestor {
   private readonly listeners: Array<(changes: StateChange[]) => void> = [];
-  private readonly pendingListeners: Array<(target: string) => void> = [];
+  private readonly nudgeListeners: Array<(target: string, reason: string) => void> = [];
   constructor(private readonly d: IngestDeps) {}
 
   /** Called after each commit with the state rows that changed. */
@@ -94,9 +94,13 @@ export class Ingestor {
     };
   }
 
-  /** Called after a commit that left events waiting for their runtime (the collector scans at once). */
-  onPendingBind(fn: (target: string) => void): void {
-    this.pendingListeners.push(fn);
+  /**
+   * Called after a commit when a target should be looked at again now: events
+   * wait for their runtime (pending bind), or an adapter says the agent may
+   * have exited (e.g. Claude's SessionEnd).
+   */
+  onNudge(fn: (target: string, reason: string) => void): void {
+    this.nudgeListeners.push(fn);
   }
 
   /**
@@ -113,12 +117,17 @@ export class Ingestor {
       return this.refresh(touched, now);
     });
     this.publish(changes);
-    const waiting = new Set<string>();
+    const nudges = new Map<string, string>();
     results.forEach((r, i) => {
       const e = items[i]?.envelope;
-      if (r.status === "pending_bind" && e?.target_id !== undefined) waiting.add(e.target_id);
+      if (e === undefined) return;
+      if (r.status === "pending_bind" && e.target_id !== undefined) nudges.set(e.target_id, "pending-bind");
+      else if ((r.status === "applied" || r.status === "heartbeat" || r.status === "stale_order") && this.d.registry.hints(e).rescan === true) {
+        const rt = r.runtime_id === undefined ? null : this.d.store.getRuntime(r.runtime_id);
+        if (rt !== null) nudges.set(rt.target_id, "agent-exit-hint");
+      }
     });
-    for (const t of waiting) for (const fn of this.pendingListeners) fn(t);
+    for (const [t, why] of nudges) for (const fn of this.nudgeListeners) fn(t, why);
     return results;
   }
 
@@ -309,8 +318,16 @@ export class Ingestor {
 
     const target = env.target_id as string;
     const pane = env.pane_id as string;
-    if (store.getTarget(target) === null) {
+    const t = store.getTarget(target);
+    if (t === null) {
       throw new AgtmuxError("E_REF_NOT_FOUND", `unknown target ${target}`, { target_id: target });
+    }
+    // Pane ids are per tmux server: an event from another server's %3 must not land on ours.
+    if (env.tmux_server_pid !== undefined && t.tmux_server_pid !== null && env.tmux_server_pid !== t.tmux_server_pid) {
+      throw new AgtmuxError("E_REF_NOT_FOUND", `the event comes from tmux server pid ${env.tmux_server_pid}, but target ${target} watches pid ${t.tmux_server_pid}`, {
+        target_id: target,
+        tmux_server_pid: env.tmux_server_pid,
+      });
     }
     if (store.inboxSeen(target, pane, env.source, env.dedupe_key)) return { event_id: env.event_id, status: "duplicate" };
     const active = store.activeRuntime(target, pane);

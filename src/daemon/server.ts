@@ -7,6 +7,7 @@ import type { DaemonContext } from "./context.ts";
 import { errorResponse } from "./http.ts";
 import { getDebugEvents } from "./routes/debug.ts";
 import { postEvents } from "./routes/events.ts";
+import { getExplain } from "./routes/explain.ts";
 import { getHealth } from "./routes/health.ts";
 import { getPanes, getSessions, getTargets, getWindows } from "./routes/list.ts";
 
@@ -20,6 +21,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   "/v1/windows": { GET: (ctx, _req, url) => getWindows(ctx, url) },
   "/v1/sessions": { GET: (ctx, _req, url) => getSessions(ctx, url) },
   "/v1/targets": { GET: (ctx) => getTargets(ctx) },
+  "/v1/explain": { GET: (ctx, _req, url) => getExplain(ctx, url) },
 };
 
 export interface FetchHandler {

@@ -140,40 +140,89 @@ export function isFresh(cur: SourceCursor, now: number, cfg: EngineConfig): bool
   return ttl === null || now - cur.lastSeenAt <= ttl;
 }
 
+/** One candidate as the resolver saw it (for `agtmux explain`). */
+export interface CandidateView {
+  source: ExternalSource;
+  state: State;
+  /** after completed -> idle demotion */
+  effective_state: State;
+  confidence: Confidence;
+  reason_code: ReasonCode | null;
+  event_id: string;
+  ingested_at: number;
+  last_seen_at: number;
+  /** null: never stale on its own (sticky state or no TTL) */
+  ttl_ms: number | null;
+  fresh: boolean;
+  /** in the highest confidence tier among fresh candidates */
+  in_tier: boolean;
+  won: boolean;
+}
+
+export type ResolutionRule = "target_down" | "no_signal" | "all_stale" | "precedence";
+
+export interface Explanation {
+  resolved: Resolved;
+  rule: ResolutionRule;
+  candidates: CandidateView[];
+}
+
 /**
  * Resolution order (contracts §2): (dedupe/order and runtime guard happened
  * upstream) -> target health -> freshness -> confidence tier -> precedence.
  * Lower-confidence candidates (parsed pane text) only count while no fresher
  * high-confidence native signal exists.
  */
-export function resolve(cursors: readonly SourceCursor[], health: TargetHealth, now: number, cfg: EngineConfig): Resolved {
-  if (health === "down") return { state: "unknown", reasonCode: "target_unreachable", confidence: "low", source: null };
-  const withCand = cursors.filter((c) => c.cand !== null);
-  if (withCand.length === 0) return { state: "unknown", reasonCode: "no_signal", confidence: "low", source: null };
-  const fresh = withCand.filter((c) => isFresh(c, now, cfg));
-  if (fresh.length === 0) return { state: "unknown", reasonCode: "stale_signal", confidence: "low", source: null };
-  const topConf = Math.max(...fresh.map((c) => confidenceRank((c.cand as Candidate).confidence)));
-  let best: { cur: SourceCursor; state: State } | null = null;
-  for (const cur of fresh) {
-    const cand = cur.cand as Candidate;
-    if (confidenceRank(cand.confidence) !== topConf) continue;
-    const state = effectiveCandidateState(cand, now, cfg);
-    if (best === null || better(state, cur, best.state, best.cur)) best = { cur, state };
+export function explainResolution(cursors: readonly SourceCursor[], health: TargetHealth, now: number, cfg: EngineConfig): Explanation {
+  const views: CandidateView[] = [];
+  for (const cur of cursors) {
+    const cand = cur.cand;
+    if (cand === null) continue;
+    const effective_state = effectiveCandidateState(cand, now, cfg);
+    views.push({
+      source: cur.source,
+      state: cand.state,
+      effective_state,
+      confidence: cand.confidence,
+      reason_code: cand.reasonCode,
+      event_id: cand.eventId,
+      ingested_at: cand.ingestedAt,
+      last_seen_at: cur.lastSeenAt,
+      ttl_ms: ttlFor(cur.source, effective_state, cfg),
+      fresh: isFresh(cur, now, cfg),
+      in_tier: false,
+      won: false,
+    });
   }
-  const win = best as { cur: SourceCursor; state: State };
-  const cand = win.cur.cand as Candidate;
-  const reasonCode = win.state === "unknown" ? (cand.reasonCode ?? "unsupported_signal") : win.state === cand.state ? cand.reasonCode : null;
-  return { state: win.state, reasonCode, confidence: cand.confidence, source: win.cur.source };
+  if (health === "down") {
+    return { resolved: { state: "unknown", reasonCode: "target_unreachable", confidence: "low", source: null }, rule: "target_down", candidates: views };
+  }
+  if (views.length === 0) return { resolved: { state: "unknown", reasonCode: "no_signal", confidence: "low", source: null }, rule: "no_signal", candidates: views };
+  const fresh = views.filter((c) => c.fresh);
+  if (fresh.length === 0) return { resolved: { state: "unknown", reasonCode: "stale_signal", confidence: "low", source: null }, rule: "all_stale", candidates: views };
+  const topConf = Math.max(...fresh.map((c) => confidenceRank(c.confidence)));
+  let best: CandidateView | null = null;
+  for (const c of fresh) {
+    if (confidenceRank(c.confidence) !== topConf) continue;
+    c.in_tier = true;
+    if (best === null || better(c, best)) best = c;
+  }
+  const win = best as CandidateView;
+  win.won = true;
+  const reasonCode = win.effective_state === "unknown" ? (win.reason_code ?? "unsupported_signal") : win.effective_state === win.state ? win.reason_code : null;
+  return { resolved: { state: win.effective_state, reasonCode, confidence: win.confidence, source: win.source }, rule: "precedence", candidates: views };
+}
+
+export function resolve(cursors: readonly SourceCursor[], health: TargetHealth, now: number, cfg: EngineConfig): Resolved {
+  return explainResolution(cursors, health, now, cfg).resolved;
 }
 
 /** Deterministic tie-break: precedence, then newer candidate, then source name. */
-function better(s: State, c: SourceCursor, bs: State, bc: SourceCursor): boolean {
-  const pr = precedenceRank(s) - precedenceRank(bs);
+function better(c: CandidateView, b: CandidateView): boolean {
+  const pr = precedenceRank(c.effective_state) - precedenceRank(b.effective_state);
   if (pr !== 0) return pr > 0;
-  const a = c.cand as Candidate;
-  const b = bc.cand as Candidate;
-  if (a.ingestedAt !== b.ingestedAt) return a.ingestedAt > b.ingestedAt;
-  return c.source < bc.source;
+  if (c.ingested_at !== b.ingested_at) return c.ingested_at > b.ingested_at;
+  return c.source < b.source;
 }
 
 /**

@@ -51,6 +51,8 @@ export const EnvelopeSchema = v.pipe(
     target_id: v.optional(v.pipe(v.string(), v.regex(TARGET_NAME_RE, "must match [A-Za-z0-9._-]{1,64}"))),
     pane_id: v.optional(v.pipe(v.string(), v.regex(PANE_ID_RE, "must look like %<digits>"))),
     pid: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    /** the pid of the tmux server the event's pane belongs to (from $TMUX): pane ids are per server */
+    tmux_server_pid: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     start_hint: v.optional(rfc3339),
     agent_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9_-]{1,32}$/))),
     action_id: v.optional(nonBlank(128)),

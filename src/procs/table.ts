@@ -43,6 +43,11 @@ function bootTime(procRoot: string): number {
   return btime;
 }
 
+/** Boot time in epoch ms (for turning stat's starttime into a wall-clock time). */
+export function readBootTimeMs(procRoot = "/proc"): number {
+  return bootTime(procRoot) * 1000;
+}
+
 /** Fields of /proc/PID/stat that we use. */
 export interface StatFields {
   pid: number;

@@ -314,6 +314,9 @@ export class Store {
   pendingInbox(limit: number): InboxRow[] {
     return this.s.pendingInbox.all({ limit });
   }
+  inboxForPane(target: string, pane: string, limit: number): InboxRow[] {
+    return this.s.inboxForPane.all({ target, pane, limit });
+  }
   getInbox(eventId: string): InboxRow | null {
     return this.s.getInbox.get({ id: eventId });
   }
@@ -519,6 +522,10 @@ function prepare(db: Database) {
     ),
     pendingInbox: q<InboxRow, { limit: number }>(HOT_QUERIES.pendingInbox),
     getInbox: q<InboxRow, { id: string }>("SELECT * FROM event_inbox WHERE event_id = $id"),
+    // explain only (not hot): the (target, pane, source, dedupe) index narrows it, a small sort follows
+    inboxForPane: q<InboxRow, { target: string; pane: string; limit: number }>(
+      "SELECT * FROM event_inbox WHERE target_id = $target AND pane_id = $pane AND status <> 'bound' ORDER BY ingested_at DESC LIMIT $limit",
+    ),
     resolveInbox: q<unknown, { id: number; status: string; reason: string | null; runtime_id: string | null; at: number }>(
       "UPDATE event_inbox SET status = $status, reason_code = $reason, runtime_id = $runtime_id, resolved_at = $at WHERE inbox_id = $id",
     ),

@@ -17,6 +17,9 @@ import { AgtmuxError, type ErrorCode } from "../../domain/errors.ts";
 import { EnvelopeSchema, summarizeIssues } from "../../domain/event.ts";
 import { newEventId, recommendedDedupeKey } from "../../domain/ids.ts";
 import { EXTERNAL_SOURCES } from "../../domain/model.ts";
+import { redactValue } from "../../domain/redact.ts";
+import { findAgentAncestor } from "../../procs/ancestry.ts";
+import { AGENT_TYPES, type AgentType } from "../../procs/types.ts";
 import type { CliContext } from "../context.ts";
 import { reportError } from "../output.ts";
 import { cli, globalArgs } from "./common.ts";
@@ -38,6 +41,7 @@ const args = {
   seq: { type: "string", description: "source_seq", valueHint: "n" },
   "dedupe-key": { type: "string", description: "dedupe_key (default: derived)", valueHint: "key" },
   "event-time": { type: "string", description: "RFC 3339 event time (default: now)", valueHint: "time" },
+  payload: { type: "positional", description: "the payload as an argument instead of stdin (Codex `notify` appends its JSON this way)", required: false },
 } as const;
 
 type EmitArgs = { [K in keyof typeof args]?: (typeof args)[K]["type"] extends "boolean" ? boolean : string };
@@ -67,13 +71,16 @@ export async function buildEnvelope(a: EmitArgs, ctx: Pick<CliContext, "env">, s
     }
     const pid = int(a.pid, "pid");
     if (pid !== undefined) e.pid = pid;
+    // $TMUX = "<socket>,<server pid>,<session>": pane ids only mean something on that server
+    const serverPid = Number(ctx.env.TMUX?.split(",")[1]);
+    if (Number.isSafeInteger(serverPid) && serverPid > 0) e.tmux_server_pid = serverPid;
     const seq = int(a.seq, "seq");
     if (seq !== undefined) e.source_seq = seq;
     return e;
   };
   let e: Record<string, unknown>;
   if (a.hook !== undefined) {
-    const text = await stdin();
+    const text = typeof a.payload === "string" && a.payload !== "" ? a.payload : await stdin();
     let payload: unknown = text;
     try {
       payload = text.trim() === "" ? {} : JSON.parse(text);
@@ -83,10 +90,19 @@ export async function buildEnvelope(a: EmitArgs, ctx: Pick<CliContext, "env">, s
     const p = payload !== null && typeof payload === "object" ? (payload as Record<string, unknown>) : {};
     const name = [p.hook_event_name, p.type, p.event].find((x): x is string => typeof x === "string" && x !== "") ?? "unknown";
     e = { ...base(), source: a.source ?? "hook", event_type: a.type ?? `${a.hook}.${name}`, agent_type: a.hook, raw_payload: payload };
+    // The hook runs under the agent in its pane: its pid and start time make binding exact.
+    if (e.pid === undefined && e.runtime_id === undefined) {
+      const want = (AGENT_TYPES as readonly string[]).includes(a.hook) ? (a.hook as AgentType) : undefined;
+      const agent = findAgentAncestor(process.ppid, want);
+      if (agent !== null) {
+        e.pid = agent.pid;
+        e.start_hint = new Date(agent.started_at).toISOString();
+      }
+    }
   } else if (a.type !== undefined) {
     e = { ...base(), source: a.source ?? "wrapper", event_type: a.type };
   } else {
-    const text = a.event ?? (await stdin());
+    const text = a.event ?? (typeof a.payload === "string" && a.payload !== "" ? a.payload : await stdin());
     if (text.trim() === "") throw new AgtmuxError("E_USAGE", "nothing to emit: give --type, --hook <agent> with a payload on stdin, or an envelope on stdin", {});
     let obj: unknown;
     try {
@@ -127,6 +143,11 @@ export const emitCommand = defineCommand({
 async function emit(ctx: CliContext, a: EmitArgs): Promise<number> {
   const hookMode = a.hook !== undefined;
   const e = await buildEnvelope(a, ctx, readStdin);
+  if (hookMode && e.runtime_id === undefined && e.pane_id === undefined) {
+    // Fired outside tmux (no TMUX_PANE): no pane to show it on. Kept for the record, never an error for the agent.
+    appendToSpool(ctx.paths.spoolDir, redactValue(e), Date.now(), "unattributed.jsonl");
+    return 0;
+  }
   const parsed = v.safeParse(EnvelopeSchema, e);
   if (!parsed.success) {
     const issues = summarizeIssues(parsed.issues);

@@ -1,0 +1,83 @@
+/**
+ * Claude Code adapter. Hooks are the primary source (`agtmux emit --hook
+ * claude` in settings.json; event_type `claude.<hook_event_name>`), with the
+ * pane from the hook's TMUX_PANE (hooks run as children of claude in its pane).
+ * Observed behaviour per version: docs/agents/claude.md.
+ */
+import type { Envelope } from "../../domain/event.ts";
+import type { State, Transition } from "../../domain/model.ts";
+import { ADAPTER_CONTRACT_VERSION, type Adapter, unsupported } from "../registry.ts";
+
+export const CLAUDE_PREFIX = "claude.";
+
+/** Hook events that say something about the state. */
+const BY_EVENT: Record<string, State | "heartbeat"> = {
+  SessionStart: "idle",
+  UserPromptSubmit: "running",
+  PreToolUse: "running",
+  PostToolUse: "running",
+  PostToolUseFailure: "running",
+  PermissionRequest: "waiting_approval",
+  SubagentStart: "running",
+  SubagentStop: "running",
+  PreCompact: "running",
+  PostCompact: "heartbeat",
+  Stop: "completed",
+  StopFailure: "error",
+  // the process may go on (/clear) or exit: the topology scan it triggers decides
+  SessionEnd: "idle",
+};
+
+/** Notification hooks: notification_type decides. */
+const BY_NOTIFICATION: Record<string, State | "heartbeat"> = {
+  permission_prompt: "waiting_approval",
+  idle_prompt: "waiting_input",
+  elicitation_dialog: "waiting_input",
+  auth_success: "heartbeat",
+};
+
+/** Tools that mean "the agent asks the user" rather than "the agent works". */
+const QUESTION_TOOLS = new Set(["AskUserQuestion"]);
+
+function payload(ev: Envelope): Record<string, unknown> {
+  const p = ev.raw_payload;
+  return p !== null && typeof p === "object" && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
+}
+
+function transition(state: State | "heartbeat", ev: Envelope): Transition {
+  if (state === "heartbeat") return { kind: "heartbeat" };
+  return { kind: "state", state, confidence: ev.source === "poller" ? "low" : "high" };
+}
+
+export function normalizeClaude(ev: Envelope): Transition | null {
+  const name = ev.event_type.slice(CLAUDE_PREFIX.length);
+  const p = payload(ev);
+  if (name === "Notification") {
+    const kind = typeof p.notification_type === "string" ? p.notification_type : "";
+    const s = BY_NOTIFICATION[kind];
+    return s === undefined ? unsupported(ev) : transition(s, ev);
+  }
+  if (name === "PreToolUse" && typeof p.tool_name === "string" && QUESTION_TOOLS.has(p.tool_name)) {
+    return transition("waiting_input", ev);
+  }
+  const s = BY_EVENT[name];
+  return s === undefined ? unsupported(ev) : transition(s, ev);
+}
+
+export const claudeAdapter: Adapter = {
+  id: "claude",
+  agent_type: "claude",
+  contract_version: ADAPTER_CONTRACT_VERSION,
+  capabilities: {
+    event_driven: true,
+    polling_required: false,
+    supports_waiting_approval: true,
+    supports_waiting_input: true,
+    supports_completed: true,
+  },
+  eventPrefixes: [CLAUDE_PREFIX],
+  normalize: normalizeClaude,
+  hints(ev) {
+    return ev.event_type === "claude.SessionEnd" ? { rescan: true } : {};
+  },
+};
