@@ -25,14 +25,14 @@ export interface Harness {
   close(): void;
 }
 
-export function harness(o: { path?: string; engine?: Partial<EngineConfig>; debug?: boolean; now?: number } = {}): Harness {
+export function harness(o: { path?: string; engine?: Partial<EngineConfig>; debug?: boolean; now?: number; registry?: AdapterRegistry } = {}): Harness {
   const clock = new FakeClock(o.now ?? T0);
   const db = openDatabase(o.path ?? ":memory:", { now: clock.nowMs });
   const store = new Store(db);
   store.ensureTarget({ target_id: "host", kind: "local" }, clock.nowMs);
   const config: DaemonConfig = { ...DEFAULT_CONFIG, engine: { ...DEFAULT_CONFIG.engine, ...o.engine }, debug: o.debug ?? false };
   const debug = new DebugBuffer();
-  const ingestor = new Ingestor({ store, registry: new AdapterRegistry(), config, clock: clock.now, debug });
+  const ingestor = new Ingestor({ store, registry: o.registry ?? new AdapterRegistry(), config, clock: clock.now, debug });
   let pidSeq = 1000;
   const startRuntime: Harness["startRuntime"] = (pane, r = {}) => {
     const target = r.target ?? "host";

@@ -207,7 +207,7 @@ describe("collector (real tmux)", () => {
   test("an agent's first hook triggers a scan, so the event binds without waiting for the periodic one", async () => {
     const { bin } = fakeAgents();
     const { h, server, c } = await setup({ intervalMs: 60_000 });
-    h.ingestor.onPendingBind(() => c.requestScan("pending-bind"));
+    h.ingestor.onNudge((_t, why) => c.requestScan(why));
     await c.start();
     const pane = (await server.run("new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "main", `${bin}/claude`, "1000")).trim();
     const pid = Number((await server.run("display-message", "-p", "-t", pane, "#{pane_pid}")).trim());
