@@ -12,6 +12,7 @@ import type { DaemonConfig } from "../domain/config.ts";
 import { AgtmuxError } from "../domain/errors.ts";
 import { newEventId } from "../domain/ids.ts";
 import { type Clock, systemClock } from "../domain/time.ts";
+import { ScreenPoller } from "../collector/screen-poller.ts";
 import { TopologyCollector } from "../collector/topology.ts";
 import { controlFactory } from "../collector/control-factory.ts";
 import { type HeldLock, tryLock } from "../platform/lock.ts";
@@ -160,6 +161,8 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     if (target === "host") collector.requestScan(reason);
   });
   await collector.start();
+  const screens = new ScreenPoller({ targetId: "host", tmux, store, registry, ingestor, engine: config.engine, clock, log });
+  screens.start();
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
   let server: Server<undefined>;
@@ -205,6 +208,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     shutdownPromise = (async () => {
       for (const t of timers) clearInterval(t);
       collector.stop();
+      screens.stop();
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);
       const deadline = Date.now() + SHUTDOWN_BUDGET_MS;

@@ -340,6 +340,58 @@ export class Tmux {
     return rows.slice(-opts.lines).join("\n");
   }
 
+  /**
+   * The visible screens of many panes in ONE tmux process: `capture-pane`
+   * commands chained with `;`, each preceded by a nonce marker line (printed
+   * by `display-message -p`) that no pane content can forge. A pane that is
+   * gone by then is simply absent from the result.
+   */
+  async captureMany(paneIds: readonly string[], opts: { join?: boolean } = {}): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (paneIds.length === 0) return out;
+    const nonce = randomNonce();
+    const marker = (id: string): string => `\u001e${nonce}:${id}`;
+    const args: string[] = [];
+    for (const id of paneIds) {
+      checkId(id, PANE_ID_RE, "pane id");
+      if (args.length > 0) args.push(";");
+      args.push("display-message", "-p", marker(id), ";", "capture-pane", "-p", ...(opts.join === true ? ["-J"] : []), "-t", id);
+    }
+    let text: string;
+    try {
+      text = await this.run(args);
+    } catch (err) {
+      // one dead pane fails the chain from there on: fall back to one call per pane
+      if (err instanceof TmuxError && err.kind === "failed") {
+        for (const id of paneIds) {
+          try {
+            out.set(id, await this.capturePane(id, { lines: 200, ansi: false, ...(opts.join === true ? { join: true } : {}) }));
+          } catch {
+            // gone
+          }
+        }
+        return out;
+      }
+      throw err;
+    }
+    let current: string | null = null;
+    let rows: string[] = [];
+    const flush = (): void => {
+      if (current === null) return;
+      while (rows.length > 0 && isBlankRow(rows[rows.length - 1] ?? "")) rows.pop();
+      out.set(current, rows.join("\n"));
+    };
+    for (const line of text.split("\n")) {
+      if (line.startsWith(`\u001e${nonce}:`)) {
+        flush();
+        current = line.slice(nonce.length + 2);
+        rows = [];
+      } else if (current !== null) rows.push(line);
+    }
+    flush();
+    return out;
+  }
+
   /** `send-keys -t <pane> [-l] -- keys…` (keys are tmux key names unless literal). */
   async sendKeys(paneId: string, keys: readonly string[], opts: { literal: boolean }): Promise<void> {
     checkId(paneId, PANE_ID_RE, "pane id");
