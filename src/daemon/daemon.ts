@@ -14,6 +14,7 @@ import { newEventId } from "../domain/ids.ts";
 import { type Clock, systemClock } from "../domain/time.ts";
 import { ScreenPoller } from "../collector/screen-poller.ts";
 import { TopologyCollector } from "../collector/topology.ts";
+import { ClaudeTranscriptFollower } from "../collector/transcripts.ts";
 import { controlFactory } from "../collector/control-factory.ts";
 import { type HeldLock, tryLock } from "../platform/lock.ts";
 import { snapshotProcesses } from "../procs/table.ts";
@@ -163,6 +164,9 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   await collector.start();
   const screens = new ScreenPoller({ targetId: "host", tmux, store, registry, ingestor, engine: config.engine, clock, log });
   screens.start();
+  const transcripts = new ClaudeTranscriptFollower({ targetId: "host", store, ingestor, clock, log });
+  transcripts.tick(); // catch up at once after a restart
+  transcripts.start();
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
   let server: Server<undefined>;
@@ -209,6 +213,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
       for (const t of timers) clearInterval(t);
       collector.stop();
       screens.stop();
+      transcripts.stop();
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);
       const deadline = Date.now() + SHUTDOWN_BUDGET_MS;

@@ -22,6 +22,9 @@ const BY_EVENT: Record<string, State | "heartbeat"> = {
   SubagentStop: "running",
   PreCompact: "running",
   PostCompact: "heartbeat",
+  // 2.1.3xx: fired during a turn
+  PostToolBatch: "running",
+  MessageDisplay: "heartbeat",
   Stop: "completed",
   StopFailure: "error",
   // the process may go on (/clear) or exit: the topology scan it triggers decides
@@ -49,8 +52,18 @@ function transition(state: State | "heartbeat", ev: Envelope): Transition {
   return { kind: "state", state, confidence: ev.source === "poller" ? "low" : "high" };
 }
 
+/** Transcript-derived events (see ./transcript.ts): `claude.transcript.<kind>`. */
+const BY_TRANSCRIPT: Record<string, State> = {
+  "transcript.interrupted": "idle",
+  "transcript.prompt": "running",
+  "transcript.api_error": "error",
+  "transcript.turn_end": "completed",
+};
+
 export function normalizeClaude(ev: Envelope): Transition | null {
   const name = ev.event_type.slice(CLAUDE_PREFIX.length);
+  const fromTranscript = BY_TRANSCRIPT[name];
+  if (fromTranscript !== undefined) return transition(fromTranscript, ev);
   const p = payload(ev);
   if (name === "Notification") {
     const kind = typeof p.notification_type === "string" ? p.notification_type : "";

@@ -1,0 +1,124 @@
+/**
+ * Follows the Claude Code transcripts of the active local Claude runtimes
+ * (path from their hooks' `transcript_path`) and feeds their turn boundaries
+ * into the ingestion path as `claude.transcript.*` events on the hook source:
+ * the same stream as the hooks, ordered by the lines' own timestamps (same
+ * host clock), so a later interrupt outranks an earlier hook and an older
+ * line never does. Dedupe by line uuid makes re-reads (daemon restart,
+ * catch-up) harmless.
+ */
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { parseClaudeTranscriptLine, transcriptPathOf } from "../adapters/claude/transcript.ts";
+import type { IngestItem, Ingestor } from "../daemon/ingest.ts";
+import type { Logger } from "../daemon/log.ts";
+import type { Envelope } from "../domain/event.ts";
+import type { Clock } from "../domain/time.ts";
+import type { Store } from "../store/store.ts";
+
+export const TRANSCRIPT_POLL_MS = 1_000;
+/** how far back a newly followed transcript is read (daemon restart, first hook) */
+export const CATCH_UP_BYTES = 256 * 1024;
+const MAX_READ_BYTES = 1024 * 1024;
+
+interface Follow {
+  path: string;
+  offset: number;
+}
+
+export class ClaudeTranscriptFollower {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly follows = new Map<string, Follow>();
+
+  constructor(
+    private readonly d: { targetId: string; store: Store; ingestor: Ingestor; clock: Clock; log: Logger; intervalMs?: number },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.d.intervalMs ?? TRANSCRIPT_POLL_MS);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass over every active Claude runtime; returns the number of events fed. */
+  tick(): number {
+    let fed = 0;
+    try {
+      const active = this.d.store.activeRuntimesForTarget(this.d.targetId).filter((r) => r.agent_type === "claude");
+      const live = new Set(active.map((r) => r.runtime_id));
+      for (const k of this.follows.keys()) if (!live.has(k)) this.follows.delete(k);
+      for (const rt of active) fed += this.follow(rt.runtime_id);
+    } catch (err) {
+      this.d.log.debug("transcript follow failed", { message: err instanceof Error ? err.message : String(err) });
+    }
+    return fed;
+  }
+
+  private pathFor(runtimeId: string): string | null {
+    for (const e of this.d.store.eventsForRuntime(runtimeId, "hook", 20)) {
+      if (e.raw_payload === null) continue;
+      try {
+        const p = transcriptPathOf(JSON.parse(e.raw_payload));
+        if (p !== null) return p;
+      } catch {
+        // not JSON
+      }
+    }
+    return null;
+  }
+
+  private follow(runtimeId: string): number {
+    const path = this.pathFor(runtimeId);
+    if (path === null) return 0;
+    let f = this.follows.get(runtimeId);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      return 0;
+    }
+    if (f === undefined || f.path !== path) {
+      f = { path, offset: Math.max(0, size - CATCH_UP_BYTES) };
+      this.follows.set(runtimeId, f);
+    }
+    if (size < f.offset) f.offset = 0; // truncated or replaced
+    if (size === f.offset) return 0;
+    const len = Math.min(size - f.offset, MAX_READ_BYTES);
+    const buf = Buffer.alloc(len);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, len, f.offset);
+    } finally {
+      closeSync(fd);
+    }
+    const end = buf.lastIndexOf(0x0a) + 1;
+    if (end === 0) return 0; // no complete line yet
+    const startedMidFile = f.offset > 0 && f.offset === Math.max(0, size - CATCH_UP_BYTES);
+    const lines = buf.subarray(0, end).toString("utf8").split("\n");
+    if (startedMidFile) lines.shift(); // the first line may be cut
+    f.offset += end;
+    const now = this.d.clock();
+    const items: IngestItem[] = [];
+    for (const line of lines) {
+      const sig = parseClaudeTranscriptLine(line);
+      if (sig === null) continue;
+      const at = Math.min(sig.at, now);
+      const envelope: Envelope = {
+        event_id: `tr-${runtimeId.slice(3, 19)}-${sig.uuid}`,
+        event_type: `claude.${sig.kind}`,
+        source: "hook",
+        dedupe_key: `transcript:${sig.uuid}`,
+        event_time: new Date(at).toISOString(),
+        runtime_id: runtimeId,
+        agent_type: "claude",
+        raw_payload: { transcript_line: sig.uuid, kind: sig.kind },
+      };
+      items.push({ envelope, queuedAt: at });
+    }
+    if (items.length === 0) return 0;
+    this.d.ingestor.ingest(items);
+    return items.length;
+  }
+}
