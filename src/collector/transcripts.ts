@@ -23,6 +23,8 @@ const MAX_READ_BYTES = 1024 * 1024;
 interface Follow {
   path: string;
   offset: number;
+  /** started in the middle of the file: the first line read may be cut */
+  midFile: boolean;
 }
 
 export class ClaudeTranscriptFollower {
@@ -80,10 +82,14 @@ export class ClaudeTranscriptFollower {
       return 0;
     }
     if (f === undefined || f.path !== path) {
-      f = { path, offset: Math.max(0, size - CATCH_UP_BYTES) };
+      const offset = Math.max(0, size - CATCH_UP_BYTES);
+      f = { path, offset, midFile: offset > 0 };
       this.follows.set(runtimeId, f);
     }
-    if (size < f.offset) f.offset = 0; // truncated or replaced
+    if (size < f.offset) {
+      f.offset = 0; // truncated or replaced
+      f.midFile = false;
+    }
     if (size === f.offset) return 0;
     const len = Math.min(size - f.offset, MAX_READ_BYTES);
     const buf = Buffer.alloc(len);
@@ -95,9 +101,9 @@ export class ClaudeTranscriptFollower {
     }
     const end = buf.lastIndexOf(0x0a) + 1;
     if (end === 0) return 0; // no complete line yet
-    const startedMidFile = f.offset > 0 && f.offset === Math.max(0, size - CATCH_UP_BYTES);
     const lines = buf.subarray(0, end).toString("utf8").split("\n");
-    if (startedMidFile) lines.shift(); // the first line may be cut
+    if (f.midFile) lines.shift();
+    f.midFile = false;
     f.offset += end;
     const now = this.d.clock();
     const items: IngestItem[] = [];

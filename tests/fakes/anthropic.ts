@@ -6,13 +6,18 @@
  * held open until `release()`. Streams (SSE) when the request says
  * `stream: true`, else answers one JSON message.
  *
- * Main turns vs side requests: Claude Code also calls the Messages API for
- * things that are not the conversation (the session title, a quota probe, …).
- * `classifyRequest` calls a request "main" when it carries the agent's tool
- * definitions (a non-empty `tools` array that includes `Bash`): the
- * conversation always sends its tool list, the side requests never do. Only main
- * requests advance the script (`ctx.mainIndex`); side requests get
- * `sideReply` (default: a short text). Every request to any path is recorded.
+ * Main turns vs other requests (`classifyRequest`, checked against 2.1.330):
+ * - "main": carries the agent's tool definitions (a `tools` array with `Bash`)
+ *   and is not a subagent's. Only these advance the script (`ctx.mainIndex`).
+ * - "subagent": the same, but the system prompt's billing line says
+ *   `cc_is_subagent=true` (a subagent started with the Agent tool); answered
+ *   by `subagentReply` (default: a short text).
+ * - "side": a /v1/messages request without the Bash tool: the session title
+ *   (haiku model, "You are naming a coding session", JSON `{"title"}`
+ *   expected; only without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC) and any
+ *   other helper query; answered by `sideReply` (default: defaultSideReply).
+ * - "count_tokens", "models", "other" (e.g. `HEAD /api/hello`, a connectivity
+ *   probe: 404). Every request to any path is recorded.
  */
 
 export type ReplyStep =
@@ -24,8 +29,8 @@ export type ReplyStep =
   | { kind: "error"; status: number; errorType?: string; message?: string; headers?: Record<string, string> }
   /** a text block whose deltas keep coming every `intervalMs` for `seconds`, then end_turn */
   | { kind: "slow"; seconds: number; intervalMs?: number; text?: string }
-  /** waits for `release(name)` (or `release()`), then answers `then`; streams message_start and pings meanwhile */
-  | { kind: "hold"; name?: string; then: ReplyStep }
+  /** waits for `release(name)` (or `release()`), then answers `next`; streams message_start and pings meanwhile */
+  | { kind: "hold"; name?: string; next: ReplyStep }
   /** the stream breaks after message_start (the connection is closed mid-response) */
   | { kind: "drop" };
 
@@ -37,6 +42,10 @@ export function bash(command: string, description = "Run a command", prose?: str
   return { kind: "tool_use", name: "Bash", input: { command, description }, ...(prose === undefined ? {} : { text: prose }) };
 }
 
+export function toolUse(name: string, input: Record<string, unknown>, prose?: string): ReplyStep {
+  return { kind: "tool_use", name, input, ...(prose === undefined ? {} : { text: prose }) };
+}
+
 export function apiError(status: number, message?: string): ReplyStep {
   return { kind: "error", status, ...(message === undefined ? {} : { message }) };
 }
@@ -45,11 +54,11 @@ export function slow(seconds: number, intervalMs = 200): ReplyStep {
   return { kind: "slow", seconds, intervalMs };
 }
 
-export function hold(then: ReplyStep, name?: string): ReplyStep {
-  return { kind: "hold", then, ...(name === undefined ? {} : { name }) };
+export function hold(next: ReplyStep, name?: string): ReplyStep {
+  return { kind: "hold", next, ...(name === undefined ? {} : { name }) };
 }
 
-export type RequestKind = "main" | "side" | "count_tokens" | "models" | "other";
+export type RequestKind = "main" | "subagent" | "side" | "count_tokens" | "models" | "other";
 
 export interface RecordedRequest {
   seq: number;
@@ -76,9 +85,9 @@ export interface RecordedRequest {
 export interface ScriptContext {
   mainIndex: number;
   body: MessagesBody;
-  /** the last message of the request (the user's prompt or the tool_result) */
+  /** the last role "user" message of the request (the user's prompt or the tool_result) */
   lastMessage: unknown;
-  /** true when the last user message carries a tool_result block */
+  /** true when that message carries a tool_result block */
   isToolResult: boolean;
   /** the text of the last user message (text blocks joined), "" if none */
   lastUserText: string;
@@ -91,8 +100,10 @@ export interface FakeAnthropicOptions {
   script?: Script;
   /** reply to main requests past the end of a list script; default text("Done.") */
   fallback?: ReplyStep;
-  /** reply to side requests; default text("Fake title") */
+  /** reply to side requests; default defaultSideReply */
   sideReply?: (body: MessagesBody) => ReplyStep;
+  /** reply to subagent requests; default text("Subagent done.") */
+  subagentReply?: (body: MessagesBody) => ReplyStep;
   /** model name echoed in replies when the request has none */
   model?: string;
 }
@@ -133,16 +144,38 @@ export function classifyRequest(method: string, path: string, body: unknown): Re
   if (path.startsWith("/v1/models")) return "models";
   if (method !== "POST" || path !== "/v1/messages" || !isRecord(body)) return "other";
   const tools = body.tools;
-  if (Array.isArray(tools) && tools.some((t) => isRecord(t) && t.name === "Bash")) return "main";
-  return "side";
+  if (!Array.isArray(tools) || !tools.some((t) => isRecord(t) && t.name === "Bash")) return "side";
+  return /cc_is_subagent=true/.test(JSON.stringify(body.system ?? "")) ? "subagent" : "main";
 }
 
+/**
+ * Side requests seen from Claude Code 2.1.330: the session title ("You are naming a coding
+ * session…", structured output `{"title": …}`, on the haiku model). Anything that asks for JSON
+ * with a "title" gets one; everything else a short text.
+ */
+export function defaultSideReply(body: MessagesBody): ReplyStep {
+  const wire = JSON.stringify([body.system ?? "", body.output_config ?? body.output_format ?? ""]);
+  if (/naming a coding session|"title"/.test(wire)) return text(JSON.stringify({ title: "Fake session title" }), { chunks: 1, delayMs: 0 });
+  return text("OK", { chunks: 1, delayMs: 0 });
+}
+
+/**
+ * The last message with role "user" (2.1.330 may put a role "system" message after it: the
+ * environment/context reminder on the first request of a turn).
+ */
 function lastUser(body: MessagesBody): { last: unknown; isToolResult: boolean; text: string } {
   const msgs = Array.isArray(body.messages) ? body.messages : [];
-  const last = msgs[msgs.length - 1];
+  let last: unknown = undefined;
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    if (isRecord(m) && m.role === "user") {
+      last = m;
+      break;
+    }
+  }
   let isToolResult = false;
   const texts: string[] = [];
-  if (isRecord(last) && last.role === "user") {
+  if (isRecord(last)) {
     const c = last.content;
     if (typeof c === "string") texts.push(c);
     else if (Array.isArray(c)) {
@@ -187,7 +220,7 @@ function describe(step: ReplyStep): string {
     case "slow":
       return `slow:${step.seconds}s`;
     case "hold":
-      return `hold${step.name === undefined ? "" : `:${step.name}`}>${describe(step.then)}`;
+      return `hold${step.name === undefined ? "" : `:${step.name}`}>${describe(step.next)}`;
     case "drop":
       return "drop";
   }
@@ -209,7 +242,7 @@ function errorResponse(step: Extract<ReplyStep, { kind: "error" }>): Response {
   const body = { type: "error", error: { type, message: step.message ?? `fake ${type} (HTTP ${step.status})` }, request_id: newId("req") };
   return new Response(JSON.stringify(body), {
     status: step.status,
-    headers: { "content-type": "application/json", "request-id": body.request_id, ...(step.headers ?? {}) },
+    headers: { "content-type": "application/json", "request-id": body.request_id, ...step.headers },
   });
 }
 
@@ -229,7 +262,8 @@ function contentOf(step: ReplyStep): { content: Record<string, unknown>[]; stop:
 export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
   let script: Script = opts.script ?? [];
   let fallback: ReplyStep = opts.fallback ?? text("Done.");
-  const sideReply = opts.sideReply ?? ((): ReplyStep => text("Fake title"));
+  const sideReply = opts.sideReply ?? defaultSideReply;
+  const subagentReply = opts.subagentReply ?? ((): ReplyStep => text("Subagent done."));
   const requests: RecordedRequest[] = [];
   let mainCount = 0;
   let seq = 0;
@@ -300,7 +334,7 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
           await waitRelease(s.name, signal);
           clearInterval(pinger);
           if (signal.aborted) return finish(true);
-          s = s.then;
+          s = s.next;
         }
         if (s.kind === "drop" || s.kind === "error") {
           // an error after the stream started: Anthropic sends an `error` event
@@ -373,7 +407,7 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
     let s = step;
     while (s.kind === "hold") {
       await waitRelease(s.name, signal);
-      s = s.then;
+      s = s.next;
     }
     if (s.kind === "error") return errorResponse(s);
     if (s.kind === "slow") await Bun.sleep(s.seconds * 1_000);
@@ -441,6 +475,8 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
         rec.mainIndex = mainIndex;
         const lu = lastUser(mb);
         step = pick({ mainIndex, body: mb, lastMessage: lu.last, isToolResult: lu.isToolResult, lastUserText: lu.text });
+      } else if (kind === "subagent") {
+        step = subagentReply(mb);
       } else {
         step = sideReply(mb);
       }

@@ -55,6 +55,19 @@ export interface LoggedRequest {
   reply?: Reply;
   /** the stream ended early because the client went away */
   aborted?: boolean;
+  /** identity headers Codex sends: user-agent, originator, session_id, … */
+  headers: Record<string, string>;
+}
+
+const LOGGED_HEADERS = ["user-agent", "originator", "session_id", "session-id", "x-codex-turn-metadata", "version", "conversation_id"];
+
+function pickHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of LOGGED_HEADERS) {
+    const v = h.get(k);
+    if (v !== null) out[k] = v;
+  }
+  return out;
 }
 
 export interface FakeOpenAI {
@@ -198,8 +211,9 @@ export async function startFakeOpenAI(opts: { script?: Script; model?: string } 
       const url = new URL(req.url);
       const path = url.pathname;
       const at = Date.now();
+      const headers = pickHeaders(req.headers);
       if (req.method === "GET" && (path === "/v1/models" || path === "/models")) {
-        requests.push({ at, method: req.method, path: path + url.search, kind: "models", body: null });
+        requests.push({ at, method: req.method, path: path + url.search, kind: "models", body: null, headers });
         return Response.json({ object: "list", data: [{ id: model, object: "model", created: 0, owned_by: "mock" }], models: [] });
       }
       if (req.method === "POST" && (path === "/v1/responses" || path === "/responses")) {
@@ -207,12 +221,12 @@ export async function startFakeOpenAI(opts: { script?: Script; model?: string } 
         try {
           body = (await req.json()) as ResponsesBody;
         } catch {
-          requests.push({ at, method: req.method, path, kind: "other", body: null });
+          requests.push({ at, method: req.method, path, kind: "other", body: null, headers });
           return Response.json({ error: { message: "invalid JSON body", type: "invalid_request_error", code: null } }, { status: 400 });
         }
         const title = isTitleRequest(body);
         const reply: Reply = title ? { kind: "text", text: MOCK_TITLE } : script(contextOf(body, index++));
-        const entry: LoggedRequest = { at, method: req.method, path, kind: title ? "title" : "responses", body, reply };
+        const entry: LoggedRequest = { at, method: req.method, path, kind: title ? "title" : "responses", body, reply, headers };
         requests.push(entry);
         if (reply.kind === "error") {
           return Response.json(
@@ -268,7 +282,7 @@ export async function startFakeOpenAI(opts: { script?: Script; model?: string } 
       } catch {
         // no body
       }
-      requests.push({ at, method: req.method, path: path + url.search, kind: "other", body });
+      requests.push({ at, method: req.method, path: path + url.search, kind: "other", body, headers });
       return Response.json({ error: { message: `no mock for ${req.method} ${path}`, type: "invalid_request_error", code: null } }, { status: 404 });
     },
   });

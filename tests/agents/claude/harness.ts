@@ -85,6 +85,10 @@ export interface Step {
   t: number;
   title: string;
   screen: string;
+  /** how many transcript lines existed when the step was taken */
+  transcriptLines: number;
+  /** how many hook records existed when the step was taken */
+  hookCount: number;
 }
 
 export interface LabOptions {
@@ -93,6 +97,11 @@ export interface LabOptions {
   idleNotifMs?: number;
   /** extra env for the claude process */
   env?: Record<string, string>;
+  /**
+   * false drops CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 (default true: set). Without it the CLI
+   * also asks the model for a session title and tries other hosts (which fail offline).
+   */
+  disableNonessentialTraffic?: boolean;
   /** extra settings merged into ~/.claude/settings.json */
   settings?: Record<string, unknown>;
   /** hook events to register, default HOOK_EVENTS minus BEHAVIOUR_CHANGING_HOOKS */
@@ -114,8 +123,11 @@ export interface ClaudeLab {
   /** when the lab started (ms since the epoch) */
   t0: number;
   steps: Step[];
-  /** types the claude command into the pane's shell; waits for the idle prompt unless wait is false */
-  launch(args?: string[], opts?: { wait?: boolean; timeoutMs?: number }): Promise<void>;
+  /**
+   * types the claude command into the pane's interactive bash (as a user would; with `exec: true` the
+   * shell is replaced, so the pane dies with claude); waits for the idle prompt unless wait is false
+   */
+  launch(args?: string[], opts?: { wait?: boolean; timeoutMs?: number; exec?: boolean }): Promise<void>;
   hooks(): HookRecord[];
   events(): string[];
   waitHook(event: string, opts?: { after?: number; timeoutMs?: number; pred?: (h: HookRecord) => boolean }): Promise<HookRecord>;
@@ -123,6 +135,11 @@ export interface ClaudeLab {
   title(): Promise<string>;
   /** send-keys (tmux key names: "Enter", "Escape", "C-c", "Down", "1", …) */
   keys(...keys: string[]): Promise<void>;
+  /**
+   * Waits for the permission dialog ("Do you want to proceed?"), lets it settle (a key sent
+   * within ~100 ms of its first paint is dropped by this version), then sends the keys.
+   */
+  answerDialog(...keys: string[]): Promise<void>;
   /** send-keys -l (literal text) */
   type(text: string): Promise<void>;
   /** types the text, waits until it shows, presses Enter */
@@ -135,8 +152,9 @@ export interface ClaudeLab {
   /** the transcript_path of the latest hook that has one, if any */
   transcriptPath(): string | undefined;
   transcript(): Record<string, unknown>[];
-  /** the pid of the process running in the pane (the shell) and its children */
+  /** the pid of the process the pane started (the shell) */
   panePid(): Promise<number>;
+  /** claude's pid: the pane's process itself after `exec`, else its child running claude.exe */
   claudePid(): Promise<number | undefined>;
   /** replaces machine-specific paths with $HOME, $PROJECT, $LAB, … */
   normalize(text: string): string;
@@ -248,7 +266,7 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
   for (const e of events) {
     hooks[e] = [{ hooks: [{ type: "command", command: `${shellQuote(runtime)} ${shellQuote(loggerPath)} ${e}`, timeout: 10 }] }];
   }
-  writeFileSync(join(home, ".claude", "settings.json"), `${JSON.stringify({ hooks, ...(opts.settings ?? {}) }, null, 2)}\n`);
+  writeFileSync(join(home, ".claude", "settings.json"), `${JSON.stringify({ hooks, ...opts.settings }, null, 2)}\n`);
 
   const fake = await startFakeAnthropic(opts.fake ?? {});
   let tmux: TmuxServer;
@@ -271,11 +289,11 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
     PS1: "lab$ ",
     ANTHROPIC_BASE_URL: fake.url,
     ANTHROPIC_API_KEY: apiKey,
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    ...(opts.disableNonessentialTraffic === false ? {} : { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" }),
     DISABLE_AUTOUPDATER: "1",
     DISABLE_TELEMETRY: "1",
     DISABLE_ERROR_REPORTING: "1",
-    ...(opts.env ?? {}),
+    ...opts.env,
   };
   const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
   const pane = (
@@ -295,6 +313,7 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
       [CLAUDE_BIN, "$CLAUDE_BIN"],
       [runtime, "$NODE"],
       [fake.url, "$FAKE_URL"],
+      [`127.0.0.1:${fake.port}`, "$FAKE_HOST"],
       [apiKey, "$API_KEY"],
     ] as [string, string][]
   ).toSorted((a, b) => b[0].length - a[0].length);
@@ -319,7 +338,7 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
     t0,
     steps,
     async launch(args = [], o = {}) {
-      await lab.type(["exec", shellQuote(CLAUDE_BIN), ...args.map(shellQuote)].join(" "));
+      await lab.type([...(o.exec === true ? ["exec"] : []), shellQuote(CLAUDE_BIN), ...args.map(shellQuote)].join(" "));
       await lab.keys("Enter");
       if (o.wait !== false) await lab.waitIdle(o.timeoutMs ?? 30_000);
     },
@@ -346,6 +365,11 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
     async keys(...keys) {
       await tmux.run("send-keys", "-t", pane, ...keys);
     },
+    async answerDialog(...keys) {
+      await lab.waitScreen(/Do you want to proceed\?/, { message: "permission dialog" });
+      await Bun.sleep(300);
+      await lab.keys(...keys);
+    },
     async type(t) {
       await tmux.run("send-keys", "-t", pane, "-l", t);
     },
@@ -370,7 +394,7 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
     },
     async snap(name) {
       const [screen, title] = await Promise.all([lab.screen(), lab.title()]);
-      const step = { name, t: Date.now() - t0, title, screen };
+      const step = { name, t: Date.now() - t0, title, screen, transcriptLines: lab.transcript().length, hookCount: readHooks().length };
       steps.push(step);
       return step;
     },
@@ -394,19 +418,28 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
       return Number((await tmux.run("display-message", "-p", "-t", pane, "#{pane_pid}")).trim());
     },
     async claudePid() {
-      // the pane's shell `exec`s claude, so the pane pid is claude's once it started
       const pid = await lab.panePid();
+      const comm = (p: number): string => {
+        try {
+          return readFileSync(`/proc/${p}/comm`, "utf8").trim();
+        } catch {
+          return "";
+        }
+      };
+      if (comm(pid).startsWith("claude")) return pid;
+      let children: number[] = [];
       try {
-        const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-        return comm === "bash" ? undefined : pid;
+        children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
       } catch {
         return undefined;
       }
+      return children.find((c) => comm(c).startsWith("claude"));
     },
     normalize(t) {
       let out = t;
       for (const [from, to] of replacements) if (from !== "") out = out.split(from).join(to);
-      return out;
+      // a per-process random token for claude's local messaging socket: not stable, not useful
+      return out.replace(/("CLAUDE_CODE_MESSAGING_TOKEN":")[0-9a-f]+"/g, '$1<token>"');
     },
     async stop() {
       await tmux.kill().catch(() => {});
