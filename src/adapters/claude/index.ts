@@ -6,7 +6,12 @@
  */
 import type { Envelope } from "../../domain/event.ts";
 import type { State, Transition } from "../../domain/model.ts";
+import { matchAgent } from "../../procs/agents.ts";
 import { ADAPTER_CONTRACT_VERSION, type Adapter, unsupported } from "../registry.ts";
+import { compileScreenRules } from "../screen-rules.ts";
+import screenRules from "./screens.json" with { type: "json" };
+
+const screens = compileScreenRules(screenRules);
 
 export const CLAUDE_PREFIX = "claude.";
 
@@ -90,6 +95,8 @@ export const claudeAdapter: Adapter = {
   },
   eventPrefixes: [CLAUDE_PREFIX],
   normalize: normalizeClaude,
+  identify: (proc) => matchAgent({ argv: [...proc.argv], comm: proc.comm }) === "claude",
+  poll: (screen) => screens.poll(screen),
   hints(ev) {
     return ev.event_type === "claude.SessionEnd" ? { rescan: true } : {};
   },
