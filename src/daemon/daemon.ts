@@ -7,6 +7,7 @@
 import type { Server } from "bun";
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { claudeAdapter } from "../adapters/claude/index.ts";
+import { codexAdapter } from "../adapters/codex/index.ts";
 import { AdapterRegistry, coreAdapter } from "../adapters/registry.ts";
 import type { DaemonConfig } from "../domain/config.ts";
 import { AgtmuxError } from "../domain/errors.ts";
@@ -124,7 +125,7 @@ export function hostTmuxSocket(env: Env, configured: string | null): TmuxSocket 
 async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Store, lock: HeldLock): Promise<RunningDaemon> {
   const { paths, log } = o;
   let shuttingDown = false;
-  const registry = new AdapterRegistry([coreAdapter, claudeAdapter]);
+  const registry = new AdapterRegistry([coreAdapter, claudeAdapter, codexAdapter]);
   const debug = new DebugBuffer();
   const ingestor = new Ingestor({ store, registry, config, clock, debug });
   const ctx: DaemonContext = {
