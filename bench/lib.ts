@@ -94,6 +94,7 @@ export interface Stats {
   min: number;
   p50: number;
   p95: number;
+  p99: number;
   max: number;
   mean: number;
 }
@@ -103,7 +104,7 @@ export function stats(samples: readonly number[]): Stats {
   const s = [...samples].toSorted((a, b) => a - b);
   const at = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
   const r2 = (x: number): number => Math.round(x * 100) / 100;
-  return { n: s.length, min: r2(s[0] ?? Number.NaN), p50: r2(at(0.5)), p95: r2(at(0.95)), max: r2(s.at(-1) ?? Number.NaN), mean: r2(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)) };
+  return { n: s.length, min: r2(s[0] ?? Number.NaN), p50: r2(at(0.5)), p95: r2(at(0.95)), p99: r2(at(0.99)), max: r2(s.at(-1) ?? Number.NaN), mean: r2(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)) };
 }
 
 /** Polls fn until it returns a value, with a deadline. */
