@@ -19,6 +19,7 @@
  * comparing it with the intended change to the parsed original.
  */
 import { unusableConfig } from "./files.ts";
+import { TextSyntaxError } from "./json-text.ts";
 import { isAgtmuxNotify } from "./spec.ts";
 import { type TomlStatement, tomlProblem, tomlStatements, tomlString } from "./toml-text.ts";
 import { AgtmuxError } from "../domain/errors.ts";
@@ -53,8 +54,9 @@ export function parseCodexConfig(text: string, path: string): Doc {
   try {
     stmts = tomlStatements(text);
   } catch (err) {
-    const pos = err instanceof Error && "line" in err && "column" in err ? (err as unknown as { line: number; column: number }) : undefined;
-    throw unusableConfig(path, "agtmux cannot edit this TOML safely", err instanceof Error ? err.message : String(err), pos);
+    // Bun accepted it but our statement lexer did not: refuse rather than guess
+    if (err instanceof TextSyntaxError) throw unusableConfig(path, "agtmux cannot edit this TOML safely", err.message, err);
+    throw err;
   }
   return {
     text,

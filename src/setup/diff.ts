@@ -39,12 +39,12 @@ function diffOps(a: string[], b: string[]): Op[] {
         ops.push({ kind: " ", line: am[i] as string });
         i++;
         j++;
-      } else if (j < bm.length && (i >= am.length || (lcs[i * w + j + 1] as number) >= (lcs[(i + 1) * w + j] as number))) {
-        ops.push({ kind: "+", line: bm[j] as string });
-        j++;
-      } else {
+      } else if (i < am.length && (j >= bm.length || (lcs[(i + 1) * w + j] as number) >= (lcs[i * w + j + 1] as number))) {
         ops.push({ kind: "-", line: am[i] as string });
         i++;
+      } else {
+        ops.push({ kind: "+", line: bm[j] as string });
+        j++;
       }
     }
   }

@@ -11,7 +11,7 @@
  * back what install added gives the original file byte for byte.
  */
 import * as v from "valibot";
-import { type JsonNode, TextSyntaxError, appendItem, appendProperty, nodeAt, parseJsonText, removeItem, removeProperty, replaceValue } from "./json-text.ts";
+import { type JsonNode, TextSyntaxError, appendItem, positionAt, appendProperty, nodeAt, parseJsonText, removeItem, removeProperty, replaceValue } from "./json-text.ts";
 import { unusableConfig } from "./files.ts";
 import { type HookSpec, isAgtmuxHookCommand } from "./spec.ts";
 
@@ -82,9 +82,7 @@ export function parseHooksFile(text: string, path: string): Doc {
 }
 
 function positionOf(text: string, node: JsonNode): { line: number; column: number } {
-  const before = text.slice(0, node.start);
-  const line = before.split("\n").length;
-  return { line, column: node.start - (before.lastIndexOf("\n") + 1) + 1 };
+  return positionAt(text, node.start);
 }
 
 interface Entry {

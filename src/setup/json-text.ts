@@ -61,6 +61,7 @@ export function parseJsonText(text: string): JsonNode {
   const describe = (at: number): string => (at >= text.length ? "end of file" : `'${text[at]}'`);
   const skipWs = (): void => {
     while (i < text.length && WS.has(text[i] as string)) i++;
+    if (text[i] === "/" && (text[i + 1] === "/" || text[i + 1] === "*")) fail("comments are not allowed in JSON");
   };
   const parseString = (): string => {
     const start = i;
@@ -72,6 +73,7 @@ export function parseJsonText(text: string): JsonNode {
         i++;
         break;
       }
+      if (c === 10 || c === 13) fail("unterminated string (a line break inside a string must be written \\n)", start);
       if (c < 0x20) fail("control character in string (escape it)");
       if (c === 92) {
         const e = text[i + 1];
@@ -165,7 +167,6 @@ export function parseJsonText(text: string): JsonNode {
       i += m[0].length;
       return { kind: "scalar", start, end: i };
     }
-    if (c === "/" && (text[i + 1] === "/" || text[i + 1] === "*")) fail("comments are not allowed in JSON");
     return fail(`unexpected ${describe(i)}`);
   };
   skipWs();
@@ -225,8 +226,10 @@ function isMultiline(text: string, node: JsonNode): boolean {
   return text.slice(node.start, node.end).includes("\n");
 }
 
+/** Replaces text[start..end]; inserted line breaks follow the file's (CRLF files stay CRLF). */
 function splice(text: string, start: number, end: number, insert: string): string {
-  return text.slice(0, start) + insert + text.slice(end);
+  const eol = text.includes("\r\n") ? insert.replace(/\r?\n/g, "\r\n") : insert;
+  return text.slice(0, start) + eol + text.slice(end);
 }
 
 /** Appends `"key": value` as the last property of `obj`. */

@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { AgtmuxError } from "../domain/errors.ts";
 import type { Env } from "../platform/paths.ts";
 import { type TrustEntry, parseCodexConfig, removeNotify, removeTrust, setNotify, setTrust, type NotifyStatus } from "./codex-config.ts";
 import { type CodexHookInfo, type HooksListResult, CodexRpcError, codexHooksList } from "./codex-hooks-list.ts";
@@ -111,6 +112,10 @@ function commit(c: Change, o: SetupOptions): FileReport {
     return report;
   }
   if (action === "unchanged") return report;
+  // the agents write these files too: never overwrite a change made since we read it
+  if (readConfigFile(c.file.path).text !== c.file.text) {
+    throw new AgtmuxError("E_PRECONDITION_FAILED", `${c.file.path} changed while agtmux was editing it; it was not written — run again`, { file: c.file.path });
+  }
   const saved = backup(c.file, o.now());
   if (saved !== undefined) report.backup = saved;
   if (c.after === null) removeFile(c.file);

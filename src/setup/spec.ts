@@ -105,7 +105,8 @@ export function notifyArgv(agtmux: readonly string[]): string[] {
 
 /** agtmux, agtmux.exe, or a release asset name (agtmux-linux-x64, …). */
 const BIN_NAME = String.raw`agtmux(?:-(?:linux|darwin|windows)-(?:x64|arm64)(?:-baseline)?)?(?:\.exe)?`;
-const AGTMUX_HOOK_RE = new RegExp(String.raw`(?:^|[/\\'"\s])(?:${BIN_NAME}|src/cli/main\.ts)['"]?\s+emit\s+--hook\s+['"]?(claude|codex)\b`);
+/** `(^|/)agtmux['"]? emit --hook <agent>`: the program itself, at the start of the command or after a path separator. */
+const AGTMUX_HOOK_RE = new RegExp(String.raw`(?:^['"]?|[/\\])(?:${BIN_NAME}|src/cli/main\.ts)['"]?\s+emit\s+--hook\s+['"]?(claude|codex)\b`);
 const BIN_BASENAME_RE = new RegExp(String.raw`(?:^|[/\\])${BIN_NAME}$`);
 
 /** Is this hook command one agtmux setup-hooks wrote (any version, any install path)? */

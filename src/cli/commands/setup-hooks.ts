@@ -5,6 +5,7 @@
  * (--remove). See docs/setup-hooks.md.
  */
 import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { defineCommand } from "citty";
 import { AgtmuxError, EXIT } from "../../domain/errors.ts";
 import { formatDiffs, formatReport } from "../../setup/report.ts";
@@ -33,7 +34,7 @@ function which(name: string, env: CliContext["env"]): string | undefined {
 /** `all`: the agents that look installed (a config dir or the executable on PATH). */
 function detectAgents(ctx: CliContext, codexBin: string | undefined): SetupAgent[] {
   const found: SetupAgent[] = [];
-  const claudeDir = claudeSettingsPath(ctx.env, process.cwd(), "user").replace(/\/settings\.json$/, "");
+  const claudeDir = dirname(claudeSettingsPath(ctx.env, process.cwd(), "user"));
   if (existsSync(claudeDir) || which("claude", ctx.env) !== undefined) found.push("claude");
   if (existsSync(codexHome(ctx.env)) || codexBin !== undefined) found.push("codex");
   return found;
