@@ -539,10 +539,11 @@ function clipToMarkers(
  * specific detector involved. Existing `[REDACTED:...]` markers are never
  * reported.
  */
-export function findSecrets(s: string): SecretMatch[] {
+export function findSecrets(s: string, skip?: ReadonlySet<string>): SecretMatch[] {
   const markers = markerRanges(s);
   const candidates: Candidate[] = [];
-  DETECTORS.forEach(([, detect], rank) => {
+  DETECTORS.forEach(([kind, detect], rank) => {
+    if (skip?.has(kind) === true) return;
     detect(s, (start, end) => {
       if (markers.length > 0) [start, end] = clipToMarkers(markers, start, end);
       if (end > start) candidates.push({ start, end, rank });
@@ -588,10 +589,10 @@ const MAX_PASSES = 4;
  * nothing more is found. That makes redaction idempotent, which dedupe relies
  * on: redacting already-redacted text changes nothing.
  */
-export function redactString(s: string): string {
+export function redactString(s: string, skip?: ReadonlySet<string>): string {
   let out = s;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const found = findSecrets(out);
+    const found = findSecrets(out, skip);
     if (found.length === 0) break;
     out = replaceRanges(out, found);
   }
@@ -611,25 +612,34 @@ export function redactValue(v: unknown): unknown {
 
 const CIRCULAR_MARKER = "[Circular]";
 
-function redactNode(v: unknown, secretKey: boolean, ancestors: Set<object>): unknown {
+/**
+ * Values under path-like keys (transcript_path, cwd, file_path, …) are file
+ * system paths that agents and agtmux must be able to follow: random temp
+ * directory names look like entropy, so only the explicit secret patterns
+ * apply there.
+ */
+const PATH_KEY_RE = /^(cwd|pwd|path|file|dir|directory|filename)$|(_|-)(path|dir|directory|file|filename)$|(Path|Dir|Directory|File)$/;
+const PATH_SKIP: ReadonlySet<string> = new Set(["high_entropy"]);
+
+function redactNode(v: unknown, secretKey: boolean, ancestors: Set<object>, pathKey = false): unknown {
   if (typeof v === "string") {
     if (secretKey && v !== "" && !WHOLE_MARKER_RE.test(v)) return KEY_MARKER;
-    return redactString(v);
+    return pathKey ? redactString(v, PATH_SKIP) : redactString(v);
   }
   if (typeof v === "number") return secretKey ? KEY_MARKER : v;
   if (v === null || typeof v !== "object") return v;
   if (ancestors.has(v)) return CIRCULAR_MARKER;
   ancestors.add(v);
   try {
-    if (Array.isArray(v)) return v.map((item: unknown) => redactNode(item, secretKey, ancestors));
+    if (Array.isArray(v)) return v.map((item: unknown) => redactNode(item, secretKey, ancestors, pathKey));
     const toJSON: unknown = (v as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
-      return redactNode((toJSON as (this: unknown) => unknown).call(v), secretKey, ancestors);
+      return redactNode((toJSON as (this: unknown) => unknown).call(v), secretKey, ancestors, pathKey);
     }
     // Object.fromEntries defines own properties, so a "__proto__" key from
     // JSON.parse stays data instead of becoming the copy's prototype.
     return Object.fromEntries(
-      Object.entries(v).map(([key, item]) => [key, redactNode(item, isSecretKey(key), ancestors)]),
+      Object.entries(v).map(([key, item]) => [key, redactNode(item, isSecretKey(key), ancestors, PATH_KEY_RE.test(key))]),
     );
   } finally {
     ancestors.delete(v);

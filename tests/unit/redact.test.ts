@@ -616,3 +616,12 @@ describe("TC-011 property (seeded)", () => {
     }
   });
 });
+
+describe("TC-011 path-like keys", () => {
+  test("TC-011 paths under *_path / cwd keys survive the entropy rule, explicit secrets in them do not", () => {
+    const path = "/tmp/agtmux-test-2G9ZDRq7/claude-lab-lsT2BPx9K/home/.claude/projects/-tmp-agtmux-test-2G9ZDRq7-claude-lab-lsT2BPx9K-project/bc197f32-08f5-4620-8347-9702afdef288.jsonl";
+    expect(redactValue({ transcript_path: path, cwd: path, file_path: path })).toEqual({ transcript_path: path, cwd: path, file_path: path });
+    const leaky = "/home/u/ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "/x";
+    expect(JSON.stringify(redactValue({ transcript_path: leaky }))).not.toContain("a1B2c3D4e5F6g7H8i9J0");
+  });
+});
