@@ -20,6 +20,10 @@ import type { Tmux } from "../tmux/tmux.ts";
 
 export const POLL_INTERVAL_MS = 1_500;
 export const HEARTBEAT_MS = 5_000;
+/** a native `running` at least this old is re-checked against the screen */
+export const RUNNING_RECHECK_MS = 3_000;
+/** consecutive idle readings needed before a native `running` is called stopped */
+export const STOPPED_READINGS = 2;
 
 interface Last {
   state: State;
@@ -36,6 +40,8 @@ export class ScreenPoller {
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
   private readonly last = new Map<string, Last>();
+  /** runtime -> consecutive "idle" readings while a native signal says running */
+  private readonly idleWhileRunning = new Map<string, number>();
   readonly stats: PollStats = { cycles: 0, captured: 0, emitted: 0 };
 
   constructor(
@@ -61,6 +67,23 @@ export class ScreenPoller {
     this.timer = undefined;
   }
 
+  /** Does the agent's adapter turn `<agent>.screen.stopped` into idle? (opt-in) */
+  private understandsStopped(agent: string): boolean {
+    try {
+      const t = this.d.registry.byAgent(agent)?.normalize({
+        event_id: "probe",
+        event_type: `${agent}.screen.stopped`,
+        source: "hook",
+        dedupe_key: "probe",
+        event_time: new Date(0).toISOString(),
+        runtime_id: "rt-probe-000000000000",
+      });
+      return t?.kind === "state" && t.state === "idle";
+    } catch {
+      return false;
+    }
+  }
+
   /** One cycle; returns how many events it emitted. */
   async pollOnce(): Promise<number> {
     if (this.busy) return 0;
@@ -69,11 +92,21 @@ export class ScreenPoller {
       this.stats.cycles++;
       const { store, registry, clock } = this.d;
       const now = clock();
+      // runtimes whose fresh native signal says `running` for a while: a turn can stop with no
+      // signal at all (Escape before the first token), so the screen is asked to confirm
+      const recheck = new Set<string>();
       const due = store.listPaneViews(this.d.targetId).filter((p) => {
         if (p.runtime_id === null || p.agent_type === null || p.is_dead === 1) return false;
         if (registry.byAgent(p.agent_type)?.poll === undefined) return false;
-        // a fresh native high-confidence signal makes the screen irrelevant
-        return !store.cursors(p.runtime_id).some((c) => c.source !== "poller" && c.cand?.confidence === "high" && isFresh(c, now, this.d.engine));
+        const native = store.cursors(p.runtime_id).filter((c) => c.source !== "poller" && c.cand?.confidence === "high" && isFresh(c, now, this.d.engine));
+        if (native.length === 0) return true;
+        const running = native.every((c) => c.cand?.state === "running" && now - c.cand.ingestedAt >= RUNNING_RECHECK_MS);
+        if (running && this.understandsStopped(p.agent_type)) {
+          recheck.add(p.runtime_id);
+          return true;
+        }
+        this.idleWhileRunning.delete(p.runtime_id);
+        return false;
       });
       const live = new Set(due.map((p) => p.runtime_id as string));
       for (const k of this.last.keys()) if (!live.has(k)) this.last.delete(k);
@@ -97,6 +130,25 @@ export class ScreenPoller {
         }
         if (reading === null) continue; // no pattern: the poller has no opinion
         const rt = p.runtime_id as string;
+        if (recheck.has(rt)) {
+          const n = reading.state === "idle" ? (this.idleWhileRunning.get(rt) ?? 0) + 1 : 0;
+          this.idleWhileRunning.set(rt, n);
+          if (n < STOPPED_READINGS) continue;
+          this.idleWhileRunning.delete(rt);
+          // on the native stream, time-ordered: the next real signal supersedes it
+          const event_id = newEventId();
+          envelopes.push({
+            event_id,
+            event_type: `${p.agent_type as string}.screen.stopped`,
+            source: "hook" as const,
+            dedupe_key: `screen-stopped:${event_id}`,
+            event_time: new Date(at).toISOString(),
+            runtime_id: rt,
+            agent_type: p.agent_type as string,
+            raw_payload: { pattern: reading.pattern, readings: n },
+          });
+          continue;
+        }
         const prev = this.last.get(rt);
         if (prev !== undefined && prev.state === reading.state && at - prev.at < HEARTBEAT_MS) continue;
         const event_id = newEventId();

@@ -69,6 +69,9 @@ export function normalizeClaude(ev: Envelope): Transition | null {
   const name = ev.event_type.slice(CLAUDE_PREFIX.length);
   const fromTranscript = BY_TRANSCRIPT[name];
   if (fromTranscript !== undefined) return transition(fromTranscript, ev);
+  // the screen poller saw the ready prompt, twice, while the hooks still said running
+  // (a turn cancelled before its first token leaves no hook and no transcript line)
+  if (name === "screen.stopped") return { kind: "state", state: "idle", confidence: "medium" };
   const p = payload(ev);
   if (name === "Notification") {
     const kind = typeof p.notification_type === "string" ? p.notification_type : "";

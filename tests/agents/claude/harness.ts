@@ -442,7 +442,20 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
       return out.replace(/("CLAUDE_CODE_MESSAGING_TOKEN":")[0-9a-f]+"/g, '$1<token>"');
     },
     async stop() {
+      // claude (and its SessionEnd hook) may still write under HOME while it exits on the
+      // tmux server's SIGHUP: wait for it before removing the lab
+      const pid = await lab.claudePid().catch(() => undefined);
       await tmux.kill().catch(() => {});
+      if (pid !== undefined) {
+        await waitFor(() => !existsSync(`/proc/${pid}`), { timeoutMs: 5_000, intervalMs: 50, message: `claude pid ${pid} exited` }).catch(() => {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        });
+        await Bun.sleep(200);
+      }
       await fake.stop();
       rmSync(root, { recursive: true, force: true });
     },
