@@ -16,6 +16,8 @@ export type Reply =
   | { kind: "text"; text: string; chunkDelayMs?: number }
   /** an `exec_command` function call (`escalate` adds sandbox_permissions: "require_escalated", which makes Codex ask for approval) */
   | { kind: "exec"; cmd: string; justification?: string; escalate?: boolean }
+  /** a `request_user_input` function call (Plan mode only: the TUI shows a question) */
+  | { kind: "ask"; question: string; options: string[] }
   /** an HTTP error with an OpenAI error body (400 is not retried by Codex, 5xx are) */
   | { kind: "error"; status: number; message: string; type?: string; code?: string | null }
   /** a stream that sends deltas every `intervalMs` for `totalMs` before completing (interrupt tests) */
@@ -89,6 +91,7 @@ export const MOCK_TITLE = "Mock task";
  * - `runsafe <cmd>`: the same without escalation
  * - `fail400` / `fail500`: HTTP 400 / 500 with an error body ("mock failure requested")
  * - `slow`: a 30 s trickle of deltas (to be interrupted)
+ * - `ask <question>`: a `request_user_input` call with options "Yes (Recommended)" / "No" (Plan mode)
  * - anything else: "Hello from the mock model."
  */
 export const defaultScript: Script = (ctx) => {
@@ -96,6 +99,7 @@ export const defaultScript: Script = (ctx) => {
   const p = ctx.lastUserText.trim();
   const lower = p.toLowerCase();
   if (lower.startsWith("runsafe ")) return { kind: "exec", cmd: p.slice(8).trim(), escalate: false };
+  if (lower.startsWith("ask ")) return { kind: "ask", question: p.slice(4).trim(), options: ["Yes (Recommended)", "No"] };
   if (lower.startsWith("run ")) return { kind: "exec", cmd: p.slice(4).trim(), escalate: true, justification: "The user asked to run this command" };
   if (lower.includes("fail400")) return { kind: "error", status: 400, message: "mock failure requested" };
   if (lower.includes("fail500")) return { kind: "error", status: 500, message: "mock server error requested", type: "server_error" };
@@ -169,13 +173,23 @@ function replyEvents(reply: Exclude<Reply, { kind: "error" }>, model: string): {
   const respId = nextId("resp");
   const created = { type: "response.created", response: { id: respId, object: "response", status: "in_progress", model, output: [] } };
   const completed = { type: "response.completed", response: { id: respId, object: "response", status: "completed", model, usage: usage() } };
-  if (reply.kind === "exec") {
-    const args: Record<string, unknown> = { cmd: reply.cmd };
-    if (reply.escalate ?? true) {
-      args.sandbox_permissions = "require_escalated";
-      args.justification = reply.justification ?? "Run the requested command";
+  if (reply.kind === "exec" || reply.kind === "ask") {
+    let name: string;
+    let args: Record<string, unknown>;
+    if (reply.kind === "exec") {
+      name = "exec_command";
+      args = { cmd: reply.cmd };
+      if (reply.escalate ?? true) {
+        args.sandbox_permissions = "require_escalated";
+        args.justification = reply.justification ?? "Run the requested command";
+      }
+    } else {
+      name = "request_user_input";
+      args = {
+        questions: [{ id: "mock_question", header: "Question", question: reply.question, options: reply.options.map((label) => ({ label, description: `Choose ${label}` })) }],
+      };
     }
-    const item = { type: "function_call", id: nextId("fc"), call_id: nextId("call"), name: "exec_command", arguments: JSON.stringify(args), status: "completed" };
+    const item = { type: "function_call", id: nextId("fc"), call_id: nextId("call"), name, arguments: JSON.stringify(args), status: "completed" };
     return {
       head: [created, { type: "response.output_item.added", output_index: 0, item: { ...item, status: "in_progress", arguments: "" } }],
       deltas: [],

@@ -123,7 +123,7 @@ export type CodexAppServerEvent =
   | (EventBase & { type: "notification"; method: string; params: unknown });
 
 /** The only JSON-RPC requests this client ever sends: none of them changes Codex state. */
-export const READ_ONLY_METHODS = ["initialize", "thread/loaded/list", "thread/read", "thread/list"] as const;
+export const READ_ONLY_METHODS = ["initialize", "thread/loaded/list", "thread/read", "thread/list", "thread/turns/list"] as const;
 export type ReadOnlyMethod = (typeof READ_ONLY_METHODS)[number];
 
 // ---------------------------------------------------------------------------
@@ -665,7 +665,7 @@ export interface CodexAppServerClientOptions {
   reconnect?: ReconnectOptions | false;
   /** report every notification (as `type: "notification"`) besides the thread/turn ones */
   allNotifications?: boolean;
-  /** WebSocket ping interval to detect a hung daemon, default 0 (off) */
+  /** WebSocket ping interval; no pong for two intervals drops the connection. Default 0 (off) */
   pingIntervalMs?: number;
   /** largest message accepted, default 64 MiB */
   maxMessageBytes?: number;
@@ -846,7 +846,13 @@ export class CodexAppServerClient {
     const r = isObj(init) ? init : {};
     this.serverInfo = { userAgent: str(r.userAgent) ?? "", codexHome: str(r.codexHome) ?? "" };
     if (this.opts.pingIntervalMs > 0) {
-      this.pingTimer = setInterval(() => this.ws?.ping(), this.opts.pingIntervalMs);
+      const every = this.opts.pingIntervalMs;
+      ws.lastPongAt = Date.now();
+      this.pingTimer = setInterval(() => {
+        // no pong for two intervals: the daemon is hung; drop the connection (and reconnect)
+        if (Date.now() - ws.lastPongAt > 2 * every) ws.terminate(new CodexAppServerError("timeout", `no pong within ${2 * every} ms`));
+        else ws.ping();
+      }, every);
     }
     this.emit({ type: "connected", receivedAt: Date.now(), userAgent: this.serverInfo.userAgent, codexHome: this.serverInfo.codexHome, socketPath: this.socketPath });
   }
@@ -962,6 +968,26 @@ export class CodexAppServerClient {
     const r = await this.request("thread/read", { threadId, includeTurns: false });
     if (!isObj(r)) throw new CodexAppServerError("protocol", "thread/read: unexpected result");
     return parseThread(r.thread);
+  }
+
+  /**
+   * The newest turn of a thread (items not loaded), or null before the first
+   * prompt. After a thread goes active → idle this tells a completed turn
+   * from an interrupted/rejected one (`interrupted`) or a failed one: the
+   * status broadcast alone cannot, and turn/* notifications are not sent to
+   * clients that have not subscribed to the thread.
+   */
+  async lastTurn(threadId: string): Promise<CodexTurnInfo | null> {
+    let r: unknown;
+    try {
+      r = await this.request("thread/turns/list", { threadId, limit: 1, sortDirection: "desc", itemsView: "notLoaded" });
+    } catch (err) {
+      // 0.169.0: "thread … is not materialized yet; thread/turns/list is unavailable before first user message"
+      if (err instanceof CodexAppServerError && err.kind === "rpc_error" && /not materialized/.test(err.message)) return null;
+      throw err;
+    }
+    if (!isObj(r) || !Array.isArray(r.data)) throw new CodexAppServerError("protocol", "thread/turns/list: unexpected result");
+    return r.data.length === 0 ? null : parseTurn(r.data[0]);
   }
 
   /** Stops reconnecting, fails pending requests, closes the connection, ends events() iterators. */
