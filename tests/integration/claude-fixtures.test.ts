@@ -34,6 +34,23 @@ const EXPECTED: Record<string, State[]> = {
   "api-error-529-exhausted": ["idle", "running", "error"],
   "api-error-500-retry": ["idle", "running", "completed"],
   "idle-notification": ["idle", "running", "completed", "waiting_input"],
+  "idle-notification-default": ["idle", "running", "completed", "waiting_input"],
+  "api-error-500-default-retries": ["idle", "running", "error"],
+  // a question fires PermissionRequest and Notification(permission_prompt) like an approval
+  "ask-user-question": ["idle", "running", "waiting_input", "running", "completed"],
+  "auto-mode-bash": ["idle", "running", "completed"],
+  "clear-command": ["idle", "running", "completed", "idle"],
+  "ctrl-c-twice": ["idle", "running", "completed", "idle"],
+  "exit-command": ["idle", "running", "completed", "idle"],
+  "idle-no-turn": ["idle"],
+  "kill-sighup": ["idle", "running", "completed", "idle"],
+  "kill-sigkill": ["idle", "running", "completed"],
+  "kill-sigterm-running": ["idle", "running", "idle"],
+  "kill-sigterm": ["idle", "running", "completed", "idle"],
+  "multi-turn": ["idle", "running", "completed", "running", "completed"],
+  resume: ["idle", "running", "completed", "idle", "running", "completed"],
+  "side-requests": ["idle", "running", "completed"],
+  subagent: ["idle", "running", "completed", "running", "completed"],
 };
 
 interface Recorded {

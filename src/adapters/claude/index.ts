@@ -38,7 +38,10 @@ const BY_EVENT: Record<string, State | "heartbeat"> = {
 
 /** Notification hooks: notification_type decides. */
 const BY_NOTIFICATION: Record<string, State | "heartbeat"> = {
-  permission_prompt: "waiting_approval",
+  // Verified on 2.1.330: it always follows PermissionRequest (~6 s later, only while the dialog is
+  // still open) and carries no tool name, so it cannot tell an approval from an AskUserQuestion
+  // question; PermissionRequest already set the exact state. Heartbeat, not a state.
+  permission_prompt: "heartbeat",
   idle_prompt: "waiting_input",
   elicitation_dialog: "waiting_input",
   auth_success: "heartbeat",
@@ -78,7 +81,7 @@ export function normalizeClaude(ev: Envelope): Transition | null {
     const s = BY_NOTIFICATION[kind];
     return s === undefined ? unsupported(ev) : transition(s, ev);
   }
-  if (name === "PreToolUse" && typeof p.tool_name === "string" && QUESTION_TOOLS.has(p.tool_name)) {
+  if ((name === "PreToolUse" || name === "PermissionRequest") && typeof p.tool_name === "string" && QUESTION_TOOLS.has(p.tool_name)) {
     return transition("waiting_input", ev);
   }
   const s = BY_EVENT[name];

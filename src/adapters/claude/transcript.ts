@@ -49,7 +49,9 @@ export function parseClaudeTranscriptLine(line: string): TranscriptSignal | null
     if (texts.some((t) => INTERRUPTED.test(t.trim()))) return { uuid, at, state: "idle", kind: "transcript.interrupted" };
     if (hasToolResult(message.content) || o.isMeta === true || o.isCompactSummary === true) return null;
     const human = (o.origin as { kind?: unknown } | undefined)?.kind === "human" || typeof message.content === "string";
-    return human && texts.some((t) => t.trim() !== "") ? { uuid, at, state: "running", kind: "transcript.prompt" } : null;
+    // slash commands (/clear, /model, …) are recorded as user lines but start no turn
+    const local = texts.some((t) => /^\s*<(command-name|local-command-caveat|local-command-stdout|command-message)>/.test(t));
+    return human && !local && texts.some((t) => t.trim() !== "") ? { uuid, at, state: "running", kind: "transcript.prompt" } : null;
   }
   if (o.type === "assistant") {
     if (o.isApiErrorMessage === true) return { uuid, at, state: "error", kind: "transcript.api_error" };
