@@ -16,6 +16,7 @@ import { type Clock, systemClock } from "../domain/time.ts";
 import { ScreenPoller } from "../collector/screen-poller.ts";
 import { TopologyCollector } from "../collector/topology.ts";
 import { ClaudeTranscriptFollower } from "../collector/transcripts.ts";
+import { CodexThreadCollector } from "../collector/codex-threads.ts";
 import { controlFactory } from "../collector/control-factory.ts";
 import { type HeldLock, tryLock } from "../platform/lock.ts";
 import { snapshotProcesses } from "../procs/table.ts";
@@ -168,6 +169,17 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   const transcripts = new ClaudeTranscriptFollower({ targetId: "host", store, ingestor, clock, log });
   transcripts.tick(); // catch up at once after a restart
   transcripts.start();
+  const codexThreads = new CodexThreadCollector({
+    targetId: "host",
+    store,
+    ingestor,
+    clock,
+    log,
+    env: o.env,
+    requestScan: (reason) => collector.requestScan(reason),
+    captureScreens: (ids) => tmux.captureMany(ids, { join: true }),
+  });
+  codexThreads.start();
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
   let server: Server<undefined>;
@@ -215,6 +227,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
       collector.stop();
       screens.stop();
       transcripts.stop();
+      const codexStopped = codexThreads.stop(); // nothing is ingested after this; its socket closes below
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);
       const deadline = Date.now() + SHUTDOWN_BUDGET_MS;
@@ -222,6 +235,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
       if (handler.inFlight() > 0) log.warn("shutdown budget exceeded; closing open requests", { in_flight: handler.inFlight() });
       await Promise.race([stopping, Bun.sleep(100)]);
       await server.stop(true);
+      await Promise.race([codexStopped, Bun.sleep(500)]);
       closeDatabase(store.db);
       try {
         if (existsSync(paths.socket) && lstatSync(paths.socket).ino === socketIno) unlinkSync(paths.socket);

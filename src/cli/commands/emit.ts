@@ -18,7 +18,7 @@ import { EnvelopeSchema, summarizeIssues } from "../../domain/event.ts";
 import { newEventId, recommendedDedupeKey } from "../../domain/ids.ts";
 import { EXTERNAL_SOURCES } from "../../domain/model.ts";
 import { redactValue } from "../../domain/redact.ts";
-import { findAgentAncestor } from "../../procs/ancestry.ts";
+import { hookOrigin } from "../../procs/ancestry.ts";
 import { AGENT_TYPES, type AgentType } from "../../procs/types.ts";
 import type { CliContext } from "../context.ts";
 import { reportError } from "../output.ts";
@@ -93,10 +93,15 @@ export async function buildEnvelope(a: EmitArgs, ctx: Pick<CliContext, "env">, s
     // The hook runs under the agent in its pane: its pid and start time make binding exact.
     if (e.pid === undefined && e.runtime_id === undefined) {
       const want = (AGENT_TYPES as readonly string[]).includes(a.hook) ? (a.hook as AgentType) : undefined;
-      const agent = findAgentAncestor(process.ppid, want);
-      if (agent !== null) {
-        e.pid = agent.pid;
-        e.start_hint = new Date(agent.started_at).toISOString();
+      const origin = hookOrigin(process.ppid, want);
+      if (origin.kind === "agent") {
+        e.pid = origin.match.pid;
+        e.start_hint = new Date(origin.match.started_at).toISOString();
+      } else if (origin.kind === "shared-daemon") {
+        // Codex's shared app-server runs this hook for some pane, but its TMUX_PANE is the
+        // pane that started the daemon: attributing it would put it on the wrong pane. The
+        // app-server follower reports those threads instead.
+        delete e.pane_id;
       }
     }
   } else if (a.type !== undefined) {
