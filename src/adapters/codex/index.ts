@@ -14,6 +14,10 @@ import type { Envelope } from "../../domain/event.ts";
 import type { State, Transition } from "../../domain/model.ts";
 import { matchAgent } from "../../procs/agents.ts";
 import { ADAPTER_CONTRACT_VERSION, type Adapter, unsupported } from "../registry.ts";
+import { compileScreenRules } from "../screen-rules.ts";
+import screenRules from "./screens.json" with { type: "json" };
+
+const screens = compileScreenRules(screenRules);
 
 export const CODEX_PREFIX = "codex.";
 
@@ -80,6 +84,7 @@ export const codexAdapter: Adapter = {
   eventPrefixes: [CODEX_PREFIX],
   normalize: normalizeCodex,
   identify: (proc) => matchAgent({ argv: [...proc.argv], comm: proc.comm }) === "codex",
+  poll: (screen) => screens.poll(screen),
   hints(ev) {
     return ev.event_type === "codex.SessionEnd" ? { rescan: true } : {};
   },
