@@ -61,6 +61,13 @@ async function untilCliState(sb: Sandbox, pane: string, state: State, timeoutMs 
   );
 }
 
+/** every element of `seen` appears in `full`, in the same order */
+function isSubsequence(seen: readonly string[], full: readonly string[]): boolean {
+  let i = 0;
+  for (const x of full) if (x === seen[i]) i++;
+  return i === seen.length;
+}
+
 /** Polls the API every 40 ms and keeps each pane's distinct states, in order. */
 function recordStates(sb: Sandbox, ids: string[]): { last(pane: string): State | undefined; stop(): Promise<Map<string, State[]>> } {
   const seen = new Map<string, State[]>(ids.map((p) => [p, []]));
@@ -156,7 +163,12 @@ describe.skipIf(!available)("agtmux daemon + real Codex 0.169.0 (app-server foll
       await untilCliState(sb, b.id, "completed");
       await waitFor(() => rec.last(b.id) === "completed", { timeoutMs: 2_000, message: "the recorder saw completed" });
       let seen = await rec.stop();
-      expect(seen.get(b.id)).toEqual(["idle", "running", "waiting_approval", "running", "completed"]);
+      // sampled every 40 ms, a short-lived state (running for a few ms before the approval) may be
+      // missed: what was seen must be in order, and the stored transitions (below) are exact
+      const sampledB = seen.get(b.id) ?? [];
+      expect(isSubsequence(sampledB, ["idle", "running", "waiting_approval", "running", "completed"])).toBe(true);
+      expect(sampledB).toContain("waiting_approval");
+      expect(sampledB.at(-1)).toBe("completed");
       expect(seen.get(a.id)).toEqual(["idle"]);
       expect(appliedStates(sb, rtB)).toEqual(["idle", "running", "waiting_approval", "running", "completed"]);
       expect(appliedStates(sb, rtA)).toEqual(["idle"]);
