@@ -97,7 +97,14 @@ describe.skipIf(!HAVE_CLAUDE)("Claude Code through agtmux (real CLI)", () => {
     const idle = await expectState("idle");
     expect(idle.agent?.pid).toBeGreaterThan(0);
     await lab.prompt("Run the command");
-    await expectState("running");
+    // running lasts only until the tool call asks (well under a second): the stored transitions prove it
+    await waitFor(async () => {
+      const p = await pane();
+      if (p === undefined) return false;
+      const ex = await runCli(sb, ["explain", p.ref, "--json"]);
+      const events = (JSON.parse(ex.stdout) as { recent_events: Array<{ event_type: string; state: string | null; outcome: string }> }).recent_events;
+      return events.some((e) => e.event_type === "claude.UserPromptSubmit" && e.state === "running" && e.outcome === "applied");
+    }, { timeoutMs: 15_000, message: "UserPromptSubmit applied as running" });
     try {
       await lab.waitScreen(/Do you want to proceed\?/, { message: "permission dialog" });
     } catch (err) {
