@@ -14,7 +14,8 @@
  * missing. Budget: < 90 s for the file (≈15 s here: 7–9 s per test).
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { State } from "../../src/domain/model.ts";
 import type { ListResponse, PaneItem } from "../../src/wire/list.ts";
 import { CODEX_BIN, type CodexLab, codexAvailable, type LabPane, startCodexLab } from "../agents/codex/harness.ts";
@@ -222,5 +223,50 @@ describe.skipIf(!available)("agtmux daemon + real Codex 0.169.0 (app-server foll
       await untilCliState(sb, a.id, "idle");
     },
     60_000,
+  );
+
+  test(
+    "a rejected approval ends idle; completed demotes to idle after the configured TTL; the TUI exits: its runtime ends",
+    async () => {
+      const l = await startCodexLab({ projects: ["proj"] });
+      lab = l;
+      const serverPid = (await l.tmux.run("display-message", "-p", "#{pid}")).trim();
+      const socket = join(process.env.TMUX_TMPDIR ?? "", `tmux-${process.getuid?.() ?? 0}`, l.tmux.socket.name ?? "");
+      const sb = scope.box();
+      mkdirSync(dirname(sb.paths.config), { recursive: true });
+      writeFileSync(sb.paths.config, "[engine]\ncompleted_demotion_s = 3\n");
+      await scope.daemon(sb, { TMUX: `${socket},${serverPid},0`, CODEX_HOME: l.codexHome, AGTMUX_NO_AUTOSTART: "1" });
+      const a = l.panes[0] as LabPane;
+      await l.startCodex(a);
+      await untilCliState(sb, a.id, "idle", 20_000);
+      // reject: Esc on the approval dialog interrupts the turn (turn_aborted) -> idle, never completed
+      await l.prompt(a, "run ls -la /tmp");
+      await untilCliState(sb, a.id, "waiting_approval");
+      await l.waitScreen(a, /Would you like to run the following command\?/);
+      await l.keys(a, "Escape");
+      await untilCliState(sb, a.id, "idle");
+      // a plain turn: completed, then idle once the 3 s demotion passes
+      await l.prompt(a, "hello there");
+      await untilCliState(sb, a.id, "completed");
+      await untilCliState(sb, a.id, "idle", 15_000);
+      // the TUI exits (its thread may live on in the Codex daemon): the pane is no agent pane any more
+      const before = (await panes(sb)).find((p) => p.identity.pane_id === a.id);
+      expect(before?.agent?.type).toBe("codex");
+      await l.prompt(a, "/quit");
+      await l.waitScreen(a, /codex resume|Disconnected/);
+      try {
+        // `panes` lists agent panes: once the runtime ends, the pane drops out of it
+        await waitFor(async () => (await panes(sb)).find((p) => p.identity.pane_id === a.id)?.agent == null, {
+          timeoutMs: 20_000,
+          message: "runtime ended after /quit",
+        });
+      } catch (err) {
+        const p = (await panes(sb)).find((x) => x.identity.pane_id === a.id);
+        console.log("PANE:", JSON.stringify({ cmd: p?.current_command, agent: p?.agent }));
+        console.log("PROCS:", JSON.stringify(l.paneProcesses(a).map((x) => [x.pid, x.argv?.slice(0, 3)])));
+        throw err;
+      }
+    },
+    90_000,
   );
 });
