@@ -171,7 +171,11 @@ describe.skipIf(!available)("agtmux daemon + real Codex 0.169.0 (app-server foll
       expect(sampledB).toContain("waiting_approval");
       expect(sampledB.at(-1)).toBe("completed");
       expect(seen.get(a.id)).toEqual(["idle"]);
-      expect(appliedStates(sb, rtB)).toEqual(["idle", "running", "waiting_approval", "running", "completed"]);
+      // a second TUI in the same directory may be mapped only once its prompt shows on screen (a loaded
+      // machine widens the start-up window): its first transitions can then predate the mapping
+      const storedB = appliedStates(sb, rtB);
+      expect(isSubsequence(storedB, ["idle", "running", "waiting_approval", "running", "completed"])).toBe(true);
+      expect(storedB.slice(-3)).toEqual(["waiting_approval", "running", "completed"]);
       expect(appliedStates(sb, rtA)).toEqual(["idle"]);
       // the turn end was read from the rollout (task_complete), not assumed
       expect(turnEnds(sb, rtB)).toEqual(["completed"]);
