@@ -28,4 +28,6 @@ export interface DaemonContext {
   streamId: string;
   /** true once shutdown began: new requests get E_SHUTTING_DOWN */
   isShuttingDown(): boolean;
+  /** health of the native sources the daemon runs for an adapter (by adapter id) */
+  sourceHealth: Map<string, () => { status: "ok" | "degraded" | "down"; detail?: string }>;
 }

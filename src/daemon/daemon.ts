@@ -142,6 +142,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     startedAt: clock(),
     streamId: newEventId(),
     isShuttingDown: () => shuttingDown,
+    sourceHealth: new Map(),
   };
   const handler = createFetchHandler(ctx);
 
@@ -180,6 +181,11 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     captureScreens: (ids) => tmux.captureMany(ids, { join: true }),
   });
   codexThreads.start();
+  ctx.sourceHealth.set("codex", () => {
+    const h = codexThreads.health();
+    // no socket = no Codex TUI has started its daemon: nothing is wrong
+    return { status: h.status === "ok" || !existsSync(h.socket) ? "ok" : "degraded", detail: h.detail };
+  });
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
   let server: Server<undefined>;

@@ -35,6 +35,16 @@ export interface HealthResponse {
   db: { path: string; schema_version: number };
   debug: boolean;
   targets: TargetHealthView[];
+  /** registered adapters with their contract version, capabilities and health (contracts §12) */
+  adapters: AdapterHealthView[];
+}
+
+export interface AdapterHealthView {
+  id: string;
+  agent_type: string;
+  contract_version: string;
+  capabilities: Record<string, boolean>;
+  health: { status: "ok" | "degraded" | "down"; detail?: string };
 }
 
 export interface EventsRequest {

@@ -20,6 +20,7 @@ export function app(h: Harness): { ctx: DaemonContext; fetch: FetchHandler; call
     startedAt: h.clock.nowMs,
     streamId: "stream-test",
     isShuttingDown: () => false,
+    sourceHealth: new Map(),
   };
   const fetch = createFetchHandler(ctx);
   return {

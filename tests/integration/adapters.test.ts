@@ -118,3 +118,15 @@ describe("explain", () => {
     expect((await a.call("GET", "/v1/explain?ref=pane:host/dev/@0/%25999")).status).toBe(404);
   });
 });
+
+describe("adapter health", () => {
+  test("GET /v1/health lists every registered adapter with its contract version, capabilities and health", async () => {
+    h = withRegistry(new AdapterRegistry([coreAdapter, claudeAdapter]));
+    const a = app(h);
+    a.ctx.sourceHealth.set("claude", () => ({ status: "degraded", detail: "transcripts unreadable" }));
+    const body = (await (await a.call("GET", "/v1/health")).json()) as { adapters: Array<{ id: string; contract_version: string; capabilities: Record<string, boolean>; health: { status: string; detail?: string } }> };
+    expect(body.adapters.map((x) => x.id)).toEqual(["core", "claude"]);
+    expect(body.adapters[1]).toMatchObject({ contract_version: ADAPTER_CONTRACT_VERSION, capabilities: { event_driven: true }, health: { status: "degraded", detail: "transcripts unreadable" } });
+    expect(body.adapters[0]?.health).toEqual({ status: "ok" });
+  });
+});

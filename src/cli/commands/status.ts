@@ -12,6 +12,7 @@ export function formatHealth(h: HealthResponse): string {
     "targets:",
     ...h.targets.map((t) => `  ${t.target_id.padEnd(12)} ${t.kind.padEnd(6)} ${t.health}`),
   ];
+  lines.push("adapters:", ...h.adapters.map((a) => `  ${a.id.padEnd(12)} ${a.contract_version.padEnd(6)} ${a.health.status}${a.health.detail !== undefined ? ` — ${a.health.detail}` : ""}`));
   if (h.debug) lines.push("debug mode: unredacted payloads are kept in memory only");
   return lines.join("\n");
 }

@@ -27,6 +27,22 @@ export function getHealth(ctx: DaemonContext): Response {
     db: { path: ctx.paths.db, schema_version: currentSchemaVersion(ctx.store.db) },
     debug: ctx.config.debug,
     targets,
+    adapters: ctx.registry.list().map((a) => {
+      const source = ctx.sourceHealth.get(a.id);
+      let health: { status: "ok" | "degraded" | "down"; detail?: string } = { status: "ok" };
+      try {
+        health = source?.() ?? a.health?.() ?? health;
+      } catch (err) {
+        health = { status: "degraded", detail: err instanceof Error ? err.message : String(err) };
+      }
+      return {
+        id: a.id,
+        agent_type: a.agent_type,
+        contract_version: a.contract_version,
+        capabilities: { ...a.capabilities },
+        health: health.detail === undefined ? { status: health.status } : { status: health.status, detail: health.detail },
+      };
+    }),
   };
   return json(body);
 }
