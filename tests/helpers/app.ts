@@ -1,5 +1,4 @@
 /** The daemon's fetch handler in-process (no socket), over a harness store. */
-import { AdapterRegistry } from "../../src/adapters/registry.ts";
 import type { DaemonContext } from "../../src/daemon/context.ts";
 import { silentLogger } from "../../src/daemon/log.ts";
 import { createFetchHandler, type FetchHandler } from "../../src/daemon/server.ts";
@@ -13,7 +12,7 @@ export function app(h: Harness): { ctx: DaemonContext; fetch: FetchHandler; call
     clock: h.clock.now,
     log: silentLogger,
     store: h.store,
-    registry: new AdapterRegistry(),
+    registry: h.registry,
     ingestor: h.ingestor,
     debug: h.debug,
     build: { version: "test", commit: "test" },

@@ -18,6 +18,7 @@ export interface Harness {
   ingestor: Ingestor;
   config: DaemonConfig;
   debug: DebugBuffer;
+  registry: AdapterRegistry;
   /** starts (or rolls over to) a runtime in a pane; returns its id */
   startRuntime(pane: string, o?: { pid?: number; agent?: string; startedAt?: number; target?: string; boot?: string }): string;
   endRuntime(pane: string, target?: string): void;
@@ -32,7 +33,8 @@ export function harness(o: { path?: string; engine?: Partial<EngineConfig>; debu
   store.ensureTarget({ target_id: "host", kind: "local" }, clock.nowMs);
   const config: DaemonConfig = { ...DEFAULT_CONFIG, engine: { ...DEFAULT_CONFIG.engine, ...o.engine }, debug: o.debug ?? false };
   const debug = new DebugBuffer();
-  const ingestor = new Ingestor({ store, registry: o.registry ?? new AdapterRegistry(), config, clock: clock.now, debug });
+  const registry = o.registry ?? new AdapterRegistry();
+  const ingestor = new Ingestor({ store, registry, config, clock: clock.now, debug });
   let pidSeq = 1000;
   const startRuntime: Harness["startRuntime"] = (pane, r = {}) => {
     const target = r.target ?? "host";
@@ -59,6 +61,7 @@ export function harness(o: { path?: string; engine?: Partial<EngineConfig>; debu
     ingestor,
     config,
     debug,
+    registry,
     startRuntime,
     endRuntime(pane, target = "host") {
       const a = store.activeRuntime(target, pane);
