@@ -36,6 +36,8 @@ import { createFetchHandler, type FetchHandler } from "./server.ts";
 import { drainSpool } from "./spool-reader.ts";
 
 export const SHUTDOWN_BUDGET_MS = 5_000;
+const LOCK_RETRIES = 10;
+const LOCK_RETRY_MS = 50;
 const SPOOL_POLL_MS = 1_000;
 const SOCKET_PROBE_TIMEOUT_MS = 500;
 
@@ -92,7 +94,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   process.umask(0o077);
   ensurePrivateDir(paths.home);
   ensurePrivateDir(paths.socketDir);
-  const got = tryLock(paths.lock);
+  // `daemon status|stop` probe the lock by taking it for an instant: a starting daemon must not
+  // mistake such a probe for a running daemon, so a held lock is retried briefly.
+  let got = tryLock(paths.lock);
+  for (let i = 0; !got.ok && i < LOCK_RETRIES; i++) {
+    await Bun.sleep(LOCK_RETRY_MS);
+    got = tryLock(paths.lock);
+  }
   if (!got.ok) {
     throw new AgtmuxError(
       "E_DAEMON_RUNNING",
