@@ -4,6 +4,7 @@
  */
 import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { SourceCursor, StateRow } from "../domain/engine.ts";
+import type { PaneRecord } from "../domain/views.ts";
 import type { Confidence, ExternalSource, State, TargetHealth } from "../domain/model.ts";
 import type { EndReason, NewRuntime } from "../domain/runtime.ts";
 import type { PaneInfo } from "../tmux/types.ts";
@@ -98,47 +99,32 @@ interface CursorRow {
   last_seen_at: number;
 }
 
-export interface PaneRow {
-  target_id: string;
-  pane_id: string;
+/**
+ * The read model's join (a pane + its active runtime + its state row): the
+ * domain's PaneRecord plus the bookkeeping columns the views do not need.
+ */
+export interface PaneView extends PaneRecord {
   tmux_server_boot_id: string;
-  session_id: string | null;
-  session_name: string | null;
-  session_created: number | null;
-  session_attached: number;
-  window_id: string | null;
-  window_index: number | null;
-  window_name: string | null;
-  window_active: number;
-  window_zoomed: number;
-  pane_index: number | null;
-  pane_pid: number | null;
-  current_command: string | null;
-  current_path: string | null;
-  title: string | null;
-  is_active: number;
-  is_dead: number;
-  width: number | null;
-  height: number | null;
   first_seen_at: number;
   last_seen_at: number;
 }
 
-/** A pane joined with its active runtime and its state row (the read model). */
-export interface PaneView extends PaneRow {
-  runtime_id: string | null;
-  agent_type: string | null;
-  agent_pid: number | null;
-  agent_started_at: number | null;
-  pane_epoch: number | null;
-  state: State | null;
-  reason_code: string | null;
-  confidence: Confidence | null;
-  state_version: number | null;
-  state_updated_at: number | null;
-  state_last_seen_at: number | null;
-  state_source: string | null;
-}
+/** One `panes` row: the pane columns of PaneView, without the joined runtime and state. */
+export type PaneRow = Omit<
+  PaneView,
+  | "runtime_id"
+  | "agent_type"
+  | "agent_pid"
+  | "agent_started_at"
+  | "pane_epoch"
+  | "state"
+  | "reason_code"
+  | "confidence"
+  | "state_version"
+  | "state_updated_at"
+  | "state_last_seen_at"
+  | "state_source"
+>;
 
 export interface PaneDiff {
   added: string[];
