@@ -24,7 +24,7 @@ import { redactString, redactValue } from "../domain/redact.ts";
 import { type AgentObservation, decideRuntime, type RuntimeDecision } from "../domain/runtime.ts";
 import type { PaneInfo } from "../tmux/types.ts";
 import { type Clock, parseRfc3339 } from "../domain/time.ts";
-import type { RuntimeRow, Store, StoredState } from "../store/store.ts";
+import { asActiveRuntime, type RuntimeRow, type Store, type StoredState } from "../store/store.ts";
 import type { DebugBuffer } from "./debug-buffer.ts";
 
 export interface IngestItem {
@@ -79,6 +79,11 @@ function isFatalStoreError(err: unknown): boolean {
 }
 
 type Touched = Map<string, { target: string; pane: string }>;
+
+/** Marks a pane for re-resolution at the end of the transaction. */
+function touch(touched: Touched, target: string, pane: string): void {
+  touched.set(`${target}\u0000${pane}`, { target, pane });
+}
 
 export class Ingestor {
   private readonly listeners: Array<(changes: StateChange[]) => void> = [];
@@ -170,7 +175,6 @@ export class Ingestor {
     const result: ObservationResult = { changes: [], panes: { added: [], removed: [], changed: [] }, runtimes: { started: [], ended: [] } };
     result.changes = store.tx(() => {
       const touched: Touched = new Map();
-      const touch = (pane: string) => touched.set(`${target}\u0000${pane}`, { target, pane });
       store.setTargetTmux(target, obs.server === null ? null : { boot_id: obs.server.boot_id, server_pid: obs.server.pid, version: obs.server.version }, now);
       const bootId = obs.server?.boot_id ?? "none";
       result.panes = store.replacePanes(target, bootId, obs.panes, now);
@@ -178,23 +182,23 @@ export class Ingestor {
       for (const pane of result.panes.removed) {
         const rt = store.activeRuntime(target, pane);
         if (rt !== null && store.endRuntime(rt.runtime_id, now, "pane_closed")) result.runtimes.ended.push(rt.runtime_id);
-        touch(pane);
+        touch(touched, target, pane);
       }
       const present = new Set(obs.panes.map((p) => p.pane_id));
       for (const rt of store.activeRuntimesForTarget(target)) {
         if (!present.has(rt.pane_id) && store.endRuntime(rt.runtime_id, now, obs.server === null ? "server_restarted" : "pane_closed")) {
           result.runtimes.ended.push(rt.runtime_id);
-          touch(rt.pane_id);
+          touch(touched, target, rt.pane_id);
         }
       }
+      // one query for the target's active runtimes, not one per pane
+      const activeByPane = new Map(store.activeRuntimesForTarget(target).map((r) => [r.pane_id, r]));
       for (const p of obs.panes) {
-        const active = store.activeRuntime(target, p.pane_id);
+        const active = activeByPane.get(p.pane_id);
         const decision = decideRuntime(
-          active === null
-            ? undefined
-            : { runtime_id: active.runtime_id, boot_id: active.tmux_server_boot_id, agent_type: active.agent_type, pid: active.pid, pane_pid: active.pane_pid },
+          active === undefined ? undefined : asActiveRuntime(active),
           { target_id: target, boot_id: bootId, pane_id: p.pane_id, pane_pid: p.pane_pid, agent: obs.agents.get(p.pane_id) ?? null, resync: obs.resync },
-          store.lastEpoch(target, p.pane_id),
+          () => store.lastEpoch(target, p.pane_id),
         );
         if (decision.kind === "none" || decision.kind === "keep") continue;
         if (decision.kind === "end") {
@@ -208,7 +212,7 @@ export class Ingestor {
           store.insertRuntime(decision.runtime, now);
           result.runtimes.started.push(decision.runtime.runtime_id);
         }
-        touch(p.pane_id);
+        touch(touched, target, p.pane_id);
       }
       store.setTopologyObserved(target, now);
       this.bindPending(now, touched);
@@ -252,9 +256,9 @@ export class Ingestor {
   refreshAll(): StateChange[] {
     const now = this.d.clock();
     const touched: Touched = new Map();
-    for (const s of this.d.store.listStates()) touched.set(`${s.target_id}\u0000${s.pane_id}`, { target: s.target_id, pane: s.pane_id });
+    for (const s of this.d.store.listStates()) touch(touched, s.target_id, s.pane_id);
     for (const t of this.d.store.listTargets()) {
-      for (const r of this.d.store.activeRuntimesForTarget(t.target_id)) touched.set(`${r.target_id}\u0000${r.pane_id}`, { target: r.target_id, pane: r.pane_id });
+      for (const r of this.d.store.activeRuntimesForTarget(t.target_id)) touch(touched, r.target_id, r.pane_id);
     }
     const changes = this.d.store.tx(() => this.refresh(touched, now));
     this.publish(changes);
@@ -431,7 +435,7 @@ export class Ingestor {
       outcome: status,
       raw_payload: env.raw_payload === undefined ? null : JSON.stringify(env.raw_payload),
     });
-    touched.set(`${rt.target_id}\u0000${rt.pane_id}`, { target: rt.target_id, pane: rt.pane_id });
+    touch(touched, rt.target_id, rt.pane_id);
     return { event_id: env.event_id, status, runtime_id: rt.runtime_id };
   }
 
@@ -442,8 +446,8 @@ export class Ingestor {
     if (e.type === "target_health_changed") {
       applied = store.setTargetHealth(e.target_id, e.health, now);
       if (applied) {
-        for (const s of store.statesForTarget(e.target_id)) touched.set(`${s.target_id}\u0000${s.pane_id}`, { target: s.target_id, pane: s.pane_id });
-        for (const r of store.activeRuntimesForTarget(e.target_id)) touched.set(`${r.target_id}\u0000${r.pane_id}`, { target: r.target_id, pane: r.pane_id });
+        for (const s of store.statesForTarget(e.target_id)) touch(touched, s.target_id, s.pane_id);
+        for (const r of store.activeRuntimesForTarget(e.target_id)) touch(touched, r.target_id, r.pane_id);
       }
     } else {
       // Guard: only if the pane still shows what the reconciler saw (runtime + version).
@@ -452,7 +456,7 @@ export class Ingestor {
       applied =
         cur !== null && rt !== null && cur.runtime_id === e.runtime_id && rt.runtime_id === e.runtime_id && cur.state_version === e.expect_state_version;
       // Even when the guard fails, the pane is re-resolved so its deadline moves on.
-      touched.set(`${e.target_id}\u0000${e.pane_id}`, { target: e.target_id, pane: e.pane_id });
+      touch(touched, e.target_id, e.pane_id);
     }
     store.insertEvent({
       event_id,

@@ -70,15 +70,20 @@ export type RuntimeDecision =
 
 /**
  * Decides what an observation of a pane means for its runtime.
- * @param lastEpoch highest pane_epoch ever used for this target+pane (null: none)
+ * @param lastEpoch highest pane_epoch ever used for this target+pane (null: none);
+ *   a function is only called when a runtime starts (callers look it up lazily)
  */
-export function decideRuntime(active: ActiveRuntime | undefined, obs: PaneObservation, lastEpoch: number | null): RuntimeDecision {
+export function decideRuntime(
+  active: ActiveRuntime | undefined,
+  obs: PaneObservation,
+  lastEpoch: number | null | (() => number | null),
+): RuntimeDecision {
   const endReason = active === undefined ? undefined : mismatch(active, obs);
   if (active !== undefined && endReason === undefined) return { kind: "keep" };
   if (obs.agent === null) {
     return active === undefined ? { kind: "none" } : { kind: "end", runtime_id: active.runtime_id, reason: endReason ?? "agent_exited" };
   }
-  const pane_epoch = (lastEpoch ?? -1) + 1;
+  const pane_epoch = ((typeof lastEpoch === "function" ? lastEpoch() : lastEpoch) ?? -1) + 1;
   const started_at_ns = obs.agent.started_at_ns ?? BigInt(obs.agent.started_at) * 1_000_000n;
   const runtime: NewRuntime = {
     runtime_id: computeRuntimeId({

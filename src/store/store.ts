@@ -6,7 +6,7 @@ import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { SourceCursor, StateRow } from "../domain/engine.ts";
 import type { PaneRecord } from "../domain/views.ts";
 import type { Confidence, ExternalSource, State, TargetHealth } from "../domain/model.ts";
-import type { EndReason, NewRuntime } from "../domain/runtime.ts";
+import type { ActiveRuntime, EndReason, NewRuntime } from "../domain/runtime.ts";
 import type { PaneInfo } from "../tmux/types.ts";
 
 export interface TargetRow {
@@ -39,6 +39,11 @@ export interface RuntimeRow {
   ended_at: number | null;
   end_reason: string | null;
   created_at: number;
+}
+
+/** What the runtime-identity rules need of a stored runtime. */
+export function asActiveRuntime(r: RuntimeRow): ActiveRuntime {
+  return { runtime_id: r.runtime_id, boot_id: r.tmux_server_boot_id, agent_type: r.agent_type, pid: r.pid, pane_pid: r.pane_pid };
 }
 
 export interface EventRow {
@@ -219,10 +224,7 @@ export class Store {
       const prev = existing.get(p.pane_id);
       if (prev === undefined) diff.added.push(p.pane_id);
       else if (paneChanged(prev, row)) diff.changed.push(p.pane_id);
-      else {
-        this.s.touchPane.run({ target, pane: p.pane_id, now });
-        continue;
-      }
+      else continue;
       this.s.upsertPane.run({ ...row });
     }
     for (const id of existing.keys()) {
@@ -230,6 +232,8 @@ export class Store {
       this.s.deletePane.run({ target, pane: id });
       diff.removed.push(id);
     }
+    // one statement for every pane still there, not one per pane
+    this.s.touchPanes.run({ target, now });
     return diff;
   }
   listPaneViews(target: string | null): PaneView[] {
@@ -282,9 +286,6 @@ export class Store {
   }
   eventsForRuntime(runtimeId: string, source: string, limit: number): EventRow[] {
     return this.s.eventsForRuntime.all({ runtime_id: runtimeId, source, limit });
-  }
-  eventsByAction(actionId: string): EventRow[] {
-    return this.s.eventsByAction.all({ action_id: actionId });
   }
   countEvents(): number {
     return this.s.countEvents.get()?.n ?? 0;
@@ -346,9 +347,6 @@ export class Store {
   listStates(): StoredState[] {
     return this.s.listStates.all();
   }
-  statesByState(state: State, limit: number): StoredState[] {
-    return this.s.statesByState.all({ state, limit });
-  }
   dueStates(now: number, limit: number): StoredState[] {
     return this.s.dueStates.all({ now, limit });
   }
@@ -399,14 +397,12 @@ export const HOT_QUERIES = {
   dedupeSeen: "SELECT 1 AS x FROM events WHERE runtime_id = $runtime_id AND source = $source AND dedupe_key = $dedupe_key",
   eventsForRuntime:
     "SELECT * FROM events WHERE runtime_id = $runtime_id AND source = $source ORDER BY ingested_at DESC LIMIT $limit",
-  eventsByAction: "SELECT * FROM events WHERE action_id = $action_id ORDER BY seq",
   inboxSeen:
     "SELECT 1 AS x FROM event_inbox WHERE target_id = $target AND pane_id = $pane AND source = $source AND dedupe_key = $dedupe_key",
   pendingInbox: "SELECT * FROM event_inbox WHERE status = 'pending_bind' ORDER BY ingested_at LIMIT $limit",
   cursors: "SELECT * FROM runtime_source_cursors WHERE runtime_id = $runtime_id",
   getState: "SELECT * FROM states WHERE target_id = $target AND pane_id = $pane",
   listStates: "SELECT * FROM states ORDER BY updated_at DESC",
-  statesByState: "SELECT * FROM states WHERE state = $state ORDER BY updated_at DESC LIMIT $limit",
   dueStates: "SELECT * FROM states WHERE next_check_at IS NOT NULL AND next_check_at <= $now ORDER BY next_check_at LIMIT $limit",
   clearPayloads: "UPDATE events SET raw_payload = NULL WHERE ingested_at < $before AND raw_payload IS NOT NULL",
   deleteEvents: "DELETE FROM events WHERE ingested_at < $before",
@@ -453,9 +449,7 @@ function prepare(db: Database) {
          first_seen_at = CASE WHEN panes.tmux_server_boot_id = excluded.tmux_server_boot_id THEN panes.first_seen_at ELSE excluded.first_seen_at END,
          last_seen_at = excluded.last_seen_at`,
     ),
-    touchPane: q<unknown, { target: string; pane: string; now: number }>(
-      "UPDATE panes SET last_seen_at = $now WHERE target_id = $target AND pane_id = $pane",
-    ),
+    touchPanes: q<unknown, { target: string; now: number }>("UPDATE panes SET last_seen_at = $now WHERE target_id = $target"),
     deletePane: q<unknown, { target: string; pane: string }>("DELETE FROM panes WHERE target_id = $target AND pane_id = $pane"),
     paneViews: q0<PaneView>(`${PANE_VIEW_SQL} ORDER BY p.target_id, p.session_name, p.window_index, p.pane_index`),
     paneViewsForTarget: q<PaneView, { target: string }>(HOT_QUERIES.paneViewsForTarget),
@@ -499,7 +493,6 @@ function prepare(db: Database) {
          $norm_confidence, $norm_reason, $outcome, $raw_payload)`,
     ),
     eventsForRuntime: q<EventRow, { runtime_id: string; source: string; limit: number }>(HOT_QUERIES.eventsForRuntime),
-    eventsByAction: q<EventRow, { action_id: string }>(HOT_QUERIES.eventsByAction),
     countEvents: q0<{ n: number }>("SELECT count(*) AS n FROM events"),
     inboxSeen: q<{ x: number }, { target: string; pane: string; source: string; dedupe_key: string }>(HOT_QUERIES.inboxSeen),
     insertInbox: q<unknown, Record<string, string | number | null>>(
@@ -555,7 +548,6 @@ function prepare(db: Database) {
     ),
     deleteState: q<unknown, { target: string; pane: string }>("DELETE FROM states WHERE target_id = $target AND pane_id = $pane"),
     listStates: q0<StoredState>(HOT_QUERIES.listStates),
-    statesByState: q<StoredState, { state: string; limit: number }>(HOT_QUERIES.statesByState),
     dueStates: q<StoredState, { now: number; limit: number }>(HOT_QUERIES.dueStates),
     statesForTarget: q<StoredState, { target: string }>("SELECT * FROM states WHERE target_id = $target"),
     spoolOffset: q<{ byte_offset: number }, { target: string; path: string }>(

@@ -8,7 +8,7 @@ import { FakeClock } from "../../src/domain/time.ts";
 import { DebugBuffer } from "../../src/daemon/debug-buffer.ts";
 import { Ingestor } from "../../src/daemon/ingest.ts";
 import { openDatabase } from "../../src/store/db.ts";
-import { Store } from "../../src/store/store.ts";
+import { asActiveRuntime, Store } from "../../src/store/store.ts";
 
 export const T0 = Date.parse("2026-11-24T10:00:00Z");
 
@@ -40,7 +40,7 @@ export function harness(o: { path?: string; engine?: Partial<EngineConfig>; debu
     const target = r.target ?? "host";
     const active = store.activeRuntime(target, pane);
     const decision = decideRuntime(
-      active === null ? undefined : { runtime_id: active.runtime_id, boot_id: active.tmux_server_boot_id, agent_type: active.agent_type, pid: active.pid, pane_pid: active.pane_pid },
+      active === null ? undefined : asActiveRuntime(active),
       {
         target_id: target,
         boot_id: r.boot ?? "boot-1",

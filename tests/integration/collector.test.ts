@@ -76,6 +76,9 @@ describe("collector (real tmux)", () => {
     await c.scanNow();
     const tmuxCalls = exec.execs.slice(before).filter((a) => a[0] === "tmux");
     expect(tmuxCalls.map((a) => a.slice(3, 5))).toEqual([["list-panes", "-a"]]);
+    // processes that were still exec'ing at that scan are identified by a later one
+    const identified = (): boolean => panesOf(h).filter((p) => p.agent_type !== null).length === 3;
+    await waitFor(async () => identified() || (await c.scanNow(), identified()), { message: "three agents identified" });
     const panes = panesOf(h);
     expect(panes).toHaveLength(4);
     const agents = Object.fromEntries(panes.map((p) => [`${p.session_name}:${p.window_name}:${p.pane_index}`, p.agent_type]));
