@@ -71,6 +71,26 @@ export interface Adapter {
   health?(): AdapterHealth;
   /** side effects for an event, e.g. SessionEnd: rescan so the ended runtime is seen at once */
   hints?(ev: Envelope): { rescan?: boolean };
+  /**
+   * The screen may end a native `running` that no signal ended: after two idle readings the
+   * poller sends `<agent_type>.screen.stopped` on the hook stream, which normalize must map to idle.
+   */
+  screenEndsRunning?: boolean;
+}
+
+/** Agents with hooks for every canonical state. */
+export const FULL_CAPABILITIES: AdapterCapabilities = {
+  event_driven: true,
+  polling_required: false,
+  supports_waiting_approval: true,
+  supports_waiting_input: true,
+  supports_completed: true,
+};
+
+/** An event's raw payload as an object ({} when it is not one). */
+export function payloadOf(ev: Pick<Envelope, "raw_payload">): Record<string, unknown> {
+  const p = ev.raw_payload;
+  return p !== null && typeof p === "object" && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
 }
 
 /** Canonical event types any emitter may use: `state.<state>` and `heartbeat`. */
@@ -78,13 +98,7 @@ export const coreAdapter: Adapter = {
   id: "core",
   agent_type: "any",
   contract_version: ADAPTER_CONTRACT_VERSION,
-  capabilities: {
-    event_driven: true,
-    polling_required: false,
-    supports_waiting_approval: true,
-    supports_waiting_input: true,
-    supports_completed: true,
-  },
+  capabilities: FULL_CAPABILITIES,
   eventPrefixes: ["state.", "heartbeat"],
   normalize(ev) {
     if (ev.event_type === "heartbeat") return { kind: "heartbeat" };

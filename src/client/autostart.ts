@@ -4,17 +4,21 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { AgtmuxError } from "../domain/errors.ts";
 import type { Env, Paths } from "../platform/paths.ts";
 import { AgtmuxClient } from "./client.ts";
 
 export const START_DEADLINE_MS = 10_000;
 
-/** argv that runs this same program: the compiled binary, or bun + the entry script in development. */
+/**
+ * argv that runs this same program: the compiled binary (Bun puts a compiled
+ * program's entry under /$bunfs/), or bun + src/cli/main.ts in development
+ * (named explicitly: Bun.main is the test file when a test calls this).
+ */
 export function selfCommand(): string[] {
-  const main = Bun.main;
-  const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/");
-  return compiled ? [process.execPath] : [process.execPath, main];
+  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
+  return compiled ? [process.execPath] : [process.execPath, join(import.meta.dir, "..", "cli", "main.ts")];
 }
 
 export function autostartDisabled(env: Env): boolean {

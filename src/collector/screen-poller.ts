@@ -67,23 +67,6 @@ export class ScreenPoller {
     this.timer = undefined;
   }
 
-  /** Does the agent's adapter turn `<agent>.screen.stopped` into idle? (opt-in) */
-  private understandsStopped(agent: string): boolean {
-    try {
-      const t = this.d.registry.byAgent(agent)?.normalize({
-        event_id: "probe",
-        event_type: `${agent}.screen.stopped`,
-        source: "hook",
-        dedupe_key: "probe",
-        event_time: new Date(0).toISOString(),
-        runtime_id: "rt-probe-000000000000",
-      });
-      return t?.kind === "state" && t.state === "idle";
-    } catch {
-      return false;
-    }
-  }
-
   /** One cycle; returns how many events it emitted. */
   async pollOnce(): Promise<number> {
     if (this.busy) return 0;
@@ -101,7 +84,7 @@ export class ScreenPoller {
         const native = store.cursors(p.runtime_id).filter((c) => c.source !== "poller" && c.cand?.confidence === "high" && isFresh(c, now, this.d.engine));
         if (native.length === 0) return true;
         const running = native.every((c) => c.cand?.state === "running" && now - c.cand.ingestedAt >= RUNNING_RECHECK_MS);
-        if (running && this.understandsStopped(p.agent_type)) {
+        if (running && registry.byAgent(p.agent_type)?.screenEndsRunning === true) {
           recheck.add(p.runtime_id);
           return true;
         }

@@ -19,12 +19,15 @@ export const TRANSCRIPT_POLL_MS = 1_000;
 /** how far back a newly followed transcript is read (daemon restart, first hook) */
 export const CATCH_UP_BYTES = 256 * 1024;
 const MAX_READ_BYTES = 1024 * 1024;
+/** how often a followed runtime's transcript path is looked up again (/clear starts a new file) */
+const PATH_RECHECK_MS = 5_000;
 
 interface Follow {
   path: string;
   offset: number;
   /** started in the middle of the file: the first line read may be cut */
   midFile: boolean;
+  pathCheckedAt: number;
 }
 
 export class ClaudeTranscriptFollower {
@@ -72,9 +75,13 @@ export class ClaudeTranscriptFollower {
   }
 
   private follow(runtimeId: string): number {
-    const path = this.pathFor(runtimeId);
-    if (path === null) return 0;
     let f = this.follows.get(runtimeId);
+    const now0 = this.d.clock();
+    // the path comes from the runtime's hook payloads: looked up on first sight, then every few seconds
+    const recheck = f === undefined || now0 - f.pathCheckedAt >= PATH_RECHECK_MS;
+    const path = recheck || f === undefined ? this.pathFor(runtimeId) : f.path;
+    if (path === null) return 0;
+    if (f !== undefined && recheck) f.pathCheckedAt = now0;
     let size: number;
     try {
       size = statSync(path).size;
@@ -83,7 +90,7 @@ export class ClaudeTranscriptFollower {
     }
     if (f === undefined || f.path !== path) {
       const offset = Math.max(0, size - CATCH_UP_BYTES);
-      f = { path, offset, midFile: offset > 0 };
+      f = { path, offset, midFile: offset > 0, pathCheckedAt: now0 };
       this.follows.set(runtimeId, f);
     }
     if (size < f.offset) {

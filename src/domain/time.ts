@@ -47,12 +47,3 @@ export function isoOrNull(ms: number | null | undefined): string | null {
   return ms == null ? null : iso(ms);
 }
 
-/** Parses durations such as `500ms`, `30s`, `2m`, `1h`, `7d`; bare numbers are seconds. */
-export function parseDurationMs(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
-  if (!m) throw new Error(`invalid duration: ${s}`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? "s";
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1000;
-  return Math.round(n * mult);
-}

@@ -26,7 +26,7 @@ export interface SetupOptions {
   cwd: string;
   scope: Scope;
   mode: Mode;
-  /** argv that runs this agtmux (see runningAgtmuxArgv) */
+  /** argv that runs this agtmux (see selfCommand in client/autostart.ts) */
   agtmux: readonly string[];
   /** the codex executable for the trust step; undefined = not found */
   codexBin: string | undefined;

@@ -5,7 +5,6 @@
  * `emit --hook <agent>`. No marker field is added to the hook objects: the
  * agents validate their settings and might reject unknown keys.
  */
-import { join } from "node:path";
 
 export const SETUP_AGENTS = ["claude", "codex"] as const;
 export type SetupAgent = (typeof SETUP_AGENTS)[number];
@@ -74,24 +73,12 @@ export const CODEX_HOOKS: HookSpec = {
   timeoutS: HOOK_TIMEOUT_S,
 };
 
-export function hookSpec(agent: SetupAgent): HookSpec {
-  return agent === "claude" ? CLAUDE_HOOKS : CODEX_HOOKS;
-}
-
 /** POSIX shell quoting: the agents run hook commands through a shell. */
 export function shellQuote(s: string): string {
   if (s === "") return "''";
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * The argv that runs this agtmux: the executable itself when compiled (Bun
- * puts a compiled program's entry under /$bunfs/), else bun + main.ts.
- */
-export function runningAgtmuxArgv(): string[] {
-  if (Bun.main.startsWith("/$bunfs/")) return [process.execPath];
-  return [process.execPath, join(import.meta.dir, "..", "cli", "main.ts")];
-}
 
 /** `<agtmux> emit --hook <agent>`, shell-quoted. */
 export function hookCommand(agtmux: readonly string[], agent: SetupAgent): string {

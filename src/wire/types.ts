@@ -47,10 +47,6 @@ export interface AdapterHealthView {
   health: { status: "ok" | "degraded" | "down"; detail?: string };
 }
 
-export interface EventsRequest {
-  events: unknown[];
-}
-
 export interface EventsResponse {
   schema_version: number;
   generated_at: string;

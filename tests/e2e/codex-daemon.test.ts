@@ -122,7 +122,6 @@ describe.skipIf(!available)("agtmux daemon + real Codex 0.169.0 (app-server foll
   test(
     "two TUIs in one project: the driven pane goes running → waiting_approval → running → completed; the other pane is not affected",
     async () => {
-      const started = Date.now();
       // the answer after the approved command trickles in, so the second `running` lasts long enough to be seen
       const l = await startCodexLab({
         projects: ["proj"],
@@ -193,7 +192,6 @@ describe.skipIf(!available)("agtmux daemon + real Codex 0.169.0 (app-server foll
 
       const ps = await panes(sb);
       for (const p of ps.filter((x) => x.agent?.type === "codex")) expect(p.state_source).toBe("notify");
-      expect(Date.now() - started).toBeLessThan(60_000);
     },
     60_000,
   );

@@ -7,7 +7,7 @@
 import type { Envelope } from "../../domain/event.ts";
 import type { State, Transition } from "../../domain/model.ts";
 import { matchAgent } from "../../procs/agents.ts";
-import { ADAPTER_CONTRACT_VERSION, type Adapter, unsupported } from "../registry.ts";
+import { ADAPTER_CONTRACT_VERSION, type Adapter, FULL_CAPABILITIES, payloadOf, unsupported } from "../registry.ts";
 import { compileScreenRules } from "../screen-rules.ts";
 import screenRules from "./screens.json" with { type: "json" };
 
@@ -50,11 +50,6 @@ const BY_NOTIFICATION: Record<string, State | "heartbeat"> = {
 /** Tools that mean "the agent asks the user" rather than "the agent works". */
 const QUESTION_TOOLS = new Set(["AskUserQuestion"]);
 
-function payload(ev: Envelope): Record<string, unknown> {
-  const p = ev.raw_payload;
-  return p !== null && typeof p === "object" && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
-}
-
 function transition(state: State | "heartbeat", ev: Envelope): Transition {
   if (state === "heartbeat") return { kind: "heartbeat" };
   return { kind: "state", state, confidence: ev.source === "poller" ? "low" : "high" };
@@ -75,7 +70,7 @@ export function normalizeClaude(ev: Envelope): Transition | null {
   // the screen poller saw the ready prompt, twice, while the hooks still said running
   // (a turn cancelled before its first token leaves no hook and no transcript line)
   if (name === "screen.stopped") return { kind: "state", state: "idle", confidence: "medium" };
-  const p = payload(ev);
+  const p = payloadOf(ev);
   if (name === "Notification") {
     const kind = typeof p.notification_type === "string" ? p.notification_type : "";
     const s = BY_NOTIFICATION[kind];
@@ -92,17 +87,12 @@ export const claudeAdapter: Adapter = {
   id: "claude",
   agent_type: "claude",
   contract_version: ADAPTER_CONTRACT_VERSION,
-  capabilities: {
-    event_driven: true,
-    polling_required: false,
-    supports_waiting_approval: true,
-    supports_waiting_input: true,
-    supports_completed: true,
-  },
+  capabilities: FULL_CAPABILITIES,
   eventPrefixes: [CLAUDE_PREFIX],
   normalize: normalizeClaude,
   identify: (proc) => matchAgent({ argv: [...proc.argv], comm: proc.comm }) === "claude",
   poll: (screen) => screens.poll(screen),
+  screenEndsRunning: true,
   hints(ev) {
     return ev.event_type === "claude.SessionEnd" ? { rescan: true } : {};
   },

@@ -13,7 +13,7 @@
 import type { Envelope } from "../../domain/event.ts";
 import type { State, Transition } from "../../domain/model.ts";
 import { matchAgent } from "../../procs/agents.ts";
-import { ADAPTER_CONTRACT_VERSION, type Adapter, unsupported } from "../registry.ts";
+import { ADAPTER_CONTRACT_VERSION, type Adapter, FULL_CAPABILITIES, payloadOf, unsupported } from "../registry.ts";
 import { compileScreenRules } from "../screen-rules.ts";
 import screenRules from "./screens.json" with { type: "json" };
 
@@ -44,18 +44,13 @@ const THREAD_STATES = new Set<State>(["running", "waiting_approval", "waiting_in
 /** The TUI's side thread that names the task: its notify is not the user's turn. */
 export const TITLE_PROMPT = "Generate a concise, single-line task title";
 
-function payload(ev: Envelope): Record<string, unknown> {
-  const p = ev.raw_payload;
-  return p !== null && typeof p === "object" && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
-}
-
 function t(state: State | "heartbeat"): Transition {
   return state === "heartbeat" ? { kind: "heartbeat" } : { kind: "state", state, confidence: "high" };
 }
 
 export function normalizeCodex(ev: Envelope): Transition | null {
   const name = ev.event_type.slice(CODEX_PREFIX.length);
-  const p = payload(ev);
+  const p = payloadOf(ev);
   if (name.startsWith("thread.")) {
     const s = name.slice("thread.".length) as State;
     return THREAD_STATES.has(s) ? t(s) : unsupported(ev);
@@ -74,13 +69,7 @@ export const codexAdapter: Adapter = {
   id: "codex",
   agent_type: "codex",
   contract_version: ADAPTER_CONTRACT_VERSION,
-  capabilities: {
-    event_driven: true,
-    polling_required: false,
-    supports_waiting_approval: true,
-    supports_waiting_input: true,
-    supports_completed: true,
-  },
+  capabilities: FULL_CAPABILITIES,
   eventPrefixes: [CODEX_PREFIX],
   normalize: normalizeCodex,
   identify: (proc) => matchAgent({ argv: [...proc.argv], comm: proc.comm }) === "codex",

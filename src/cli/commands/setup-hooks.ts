@@ -10,7 +10,8 @@ import { defineCommand } from "citty";
 import { AgtmuxError, EXIT } from "../../domain/errors.ts";
 import { formatDiffs, formatReport } from "../../setup/report.ts";
 import { type AgentReport, SCOPES, type Scope, type SetupOptions, claudeSettingsPath, codexHome, setupAgent } from "../../setup/setup.ts";
-import { SETUP_AGENTS, type SetupAgent, runningAgtmuxArgv } from "../../setup/spec.ts";
+import { selfCommand } from "../../client/autostart.ts";
+import { SETUP_AGENTS, type SetupAgent } from "../../setup/spec.ts";
 import type { CliContext } from "../context.ts";
 import { cli, globalArgs } from "./common.ts";
 
@@ -82,7 +83,7 @@ async function setupHooks(ctx: CliContext, a: Flags): Promise<number> {
     cwd: process.cwd(),
     scope: scope as Scope,
     mode: a.remove === true ? "remove" : "install",
-    agtmux: runningAgtmuxArgv(),
+    agtmux: selfCommand(),
     codexBin,
     forceNotify: a["force-notify"] === true,
     dryRun: a["dry-run"] === true,
