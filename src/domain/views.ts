@@ -200,6 +200,15 @@ function sortedKeys<V>(o: Record<string, V>): Record<string, V> {
   return Object.fromEntries(Object.entries(o).toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** The per-group numbers windows, sessions and session-name rows all carry. */
+function rollup(a: Agg): Pick<Agg, "panes" | "agent_panes" | "top_state" | "waiting" | "running" | "needs_action"> {
+  return { panes: a.panes, agent_panes: a.agent_panes, top_state: a.top_state, waiting: a.waiting, running: a.running, needs_action: a.needs_action };
+}
+
+function counts(a: Agg): Pick<Agg, "state_counts" | "agent_counts"> {
+  return { state_counts: a.state_counts, agent_counts: a.agent_counts };
+}
+
 function groupBy<K>(items: readonly PaneItem[], key: (p: PaneItem) => K): Map<K, PaneItem[]> {
   const m = new Map<K, PaneItem[]>();
   for (const p of items) {
@@ -252,17 +261,9 @@ export function windowItems(items: readonly PaneItem[], withAgentStatus: boolean
       window_name: first.window_name,
       active: first.window_active,
       zoomed: first.zoomed,
-      panes: a.panes,
-      agent_panes: a.agent_panes,
-      top_state: a.top_state,
-      waiting: a.waiting,
-      running: a.running,
-      needs_action: a.needs_action,
+      ...rollup(a),
     };
-    if (withAgentStatus) {
-      w.state_counts = a.state_counts;
-      w.agent_counts = a.agent_counts;
-    }
+    if (withAgentStatus) Object.assign(w, counts(a));
     out.push(w);
   }
   const pos = (a: WindowItem, b: WindowItem): number =>
@@ -291,17 +292,9 @@ export function sessionItems(items: readonly PaneItem[], agentSummary: boolean, 
       created_at: first.session_created_at,
       attached: first.session_attached,
       windows: groupBy(list, windowKey).size,
-      panes: a.panes,
-      agent_panes: a.agent_panes,
-      top_state: a.top_state,
-      waiting: a.waiting,
-      running: a.running,
-      needs_action: a.needs_action,
+      ...rollup(a),
     };
-    if (agentSummary) {
-      s.state_counts = a.state_counts;
-      s.agent_counts = a.agent_counts;
-    }
+    if (agentSummary) Object.assign(s, counts(a));
     out.push(s);
   }
   return out.toSorted(
@@ -326,17 +319,7 @@ export function sessionNameItems(items: readonly PaneItem[], sort: GroupSort): S
       identity: { session_name: name },
       targets: by_target.map((b) => b.identity.target),
       by_target,
-      totals: {
-        windows: by_target.reduce((n, b) => n + b.windows, 0),
-        panes: a.panes,
-        agent_panes: a.agent_panes,
-        top_state: a.top_state,
-        waiting: a.waiting,
-        running: a.running,
-        needs_action: a.needs_action,
-        state_counts: a.state_counts,
-        agent_counts: a.agent_counts,
-      },
+      totals: { windows: by_target.reduce((n, b) => n + b.windows, 0), ...rollup(a), ...counts(a) },
     });
   }
   return out.toSorted((a, b) => groupOrder(sort, a.totals.top_state, b.totals.top_state, "", "") || cmp(a.identity.session_name, b.identity.session_name));
