@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: make sure deps are installed, rebuild dist/agtmux if it is missing
 // or older than its sources, start the daemon (idempotent: the CLI does nothing
-// if it is already running), then show `agtmux status` (extra args pass through:
+// if it is already running), then show `agtmux status` and the pane list (`agtmux`; extra args pass through:
 // `npm start -- --json`).
 
 import { spawnSync } from "node:child_process";
@@ -62,4 +62,6 @@ if (started !== 0) {
   console.error(`[start] agtmux daemon start exited ${started}`);
   process.exit(started);
 }
-process.exit(run(AGTMUX, ["status", ...process.argv.slice(2)]));
+// what the daemon sees: its health, then the agent panes (extra args go to the pane list)
+const health = run(AGTMUX, ["status"]);
+process.exit(health !== 0 ? health : run(AGTMUX, process.argv.slice(2)));
