@@ -32,7 +32,20 @@ export interface StreamOptions {
   env?: Record<string, string | undefined>;
 }
 
-export type ExecErrorKind = "not_found" | "timeout" | "spawn_failed";
+/**
+ * not_found/spawn_failed/timeout: the command; the rest: the transport to the
+ * target (ssh). `unreachable` covers refused/reset/blackholed connections.
+ */
+export type ExecErrorKind =
+  | "not_found"
+  | "timeout"
+  | "spawn_failed"
+  | "unreachable"
+  | "connect_timeout"
+  | "auth_failed"
+  | "host_key_unknown"
+  | "host_key_mismatch"
+  | "config";
 
 export class ExecError extends Error {
   constructor(
@@ -49,8 +62,10 @@ export interface Executor {
   readonly targetId: string;
   readonly kind: "local" | "ssh";
   exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
-  /** a long-lived process whose stdout is delivered line by line (tmux control mode) */
+  /** a long-lived process whose stdout is delivered line by line (tmux control mode, the relay) */
   stream(argv: readonly string[], opts: StreamOptions): StreamHandle;
+  /** releases the transport (the ssh connection); local: nothing to do */
+  close(): Promise<void>;
 }
 
 /** Runs argv directly with Bun.spawn. */
@@ -60,6 +75,8 @@ export class LocalExecutor implements Executor {
     readonly targetId: string,
     private readonly baseEnv: Record<string, string | undefined> = process.env,
   ) {}
+
+  async close(): Promise<void> {}
 
   async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     const [cmd] = argv;

@@ -93,6 +93,9 @@ export class RecordingExecutor implements Executor {
       close: () => h.close(),
     };
   }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 const tempDirs: string[] = [];

@@ -146,6 +146,7 @@ class FormatEchoExecutor implements Executor {
   stream(): StreamHandle {
     throw new Error("not used");
   }
+  async close(): Promise<void> {}
 }
 
 const ROW: Record<string, string> = {
@@ -493,6 +494,7 @@ describe("interface", () => {
       stream: () => {
         throw new Error("unused");
       },
+      close: async () => {},
     };
     const tmux = new Tmux(exec, { name: "n" }, { timeoutMs: 1234 });
     await tmux.hasServer();
