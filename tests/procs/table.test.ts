@@ -182,6 +182,7 @@ describe("ps parsing", () => {
       stream() {
         throw new Error("not used");
       },
+      close: () => Promise.resolve(),
     });
     const t = await readProcTableVia(fake({ code: 0, stdout: PS_SAMPLE, stderr: "" }), { now: 9 });
     expect(t.byPid.size).toBe(7);
