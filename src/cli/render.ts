@@ -23,7 +23,7 @@ const SGR: Record<State, string> = {
   unknown: "90", // grey
 };
 
-function paint(st: Style, code: string, s: string): string {
+export function paint(st: Style, code: string, s: string): string {
   return st.color && s !== "" ? `\u001b[${code}m${s}\u001b[0m` : s;
 }
 const bold = (st: Style, s: string): string => paint(st, "1", s);
@@ -60,7 +60,7 @@ export function safe(s: string | null | undefined): string {
   return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
-function table(rows: string[][], indent = "  "): string[] {
+export function table(rows: string[][], indent = "  "): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, width(c))));
   return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c + " ".repeat((widths[i] ?? 0) - width(c)))).join("  ").trimEnd());
@@ -75,8 +75,14 @@ function summaryLine(st: Style, s: Summary): string {
   return parts.join(" · ");
 }
 
-function errorLines(st: Style, errors: TargetError[]): string[] {
-  return errors.map((e) => paint(st, "33", `! ${e.target}: ${e.message} [${e.code}] — showing what was last seen there`));
+/** One row per failing target: "! vm1: unreachable (since 2m) — <why> [E_TARGET_UNREACHABLE]". */
+export function errorLines(st: Style, errors: TargetError[], now = Date.now()): string[] {
+  return errors.map((e) => {
+    const since = e.since === null ? "" : ` (since ${age(Math.max(0, Math.round((now - Date.parse(e.since)) / 1000)))})`;
+    const what = e.health === "down" ? "unreachable" : e.health === "degraded" ? "degraded" : "failing";
+    const why = e.message.startsWith(`${e.target}: `) ? e.message.slice(e.target.length + 2) : e.message;
+    return paint(st, "33", `! ${e.target}: ${what}${since} — ${safe(why)} [${e.code}]; its panes show what was last seen`);
+  });
 }
 
 export function renderPanes(st: Style, r: ListResponse<PaneItem>): string {

@@ -4,8 +4,31 @@
  */
 import { AgtmuxError, isErrorCode } from "../domain/errors.ts";
 import type { ExplainResponse } from "../wire/explain.ts";
-import type { ListResponse, PaneItem, SessionItem, SessionNameItem, TargetsResponse, WindowItem } from "../wire/list.ts";
+import type {
+  ListResponse,
+  PaneItem,
+  RemoveTargetResponse,
+  SessionItem,
+  SessionNameItem,
+  TargetResponse,
+  TargetsResponse,
+  WindowItem,
+} from "../wire/list.ts";
 import type { EventsResponse, HealthResponse } from "../wire/types.ts";
+
+/** POST /v1/targets (contracts §7 `target add`). */
+export interface AddTargetBody {
+  name: string;
+  kind: "local" | "ssh";
+  ssh_target?: string;
+  tmux_socket?: string;
+  agtmux_path?: string;
+  accept_new_host_key?: boolean;
+  connect?: boolean;
+}
+
+/** connect timeout 3 s × 3 attempts + backoff + a scan: well inside this */
+const TARGET_OP_TIMEOUT_MS = 30_000;
 
 /** Query of the read API; every key maps 1:1 to a CLI flag (contracts §7). */
 export interface ListQuery {
@@ -103,6 +126,19 @@ export class AgtmuxClient {
 
   targets(): Promise<TargetsResponse> {
     return this.request("GET", "/v1/targets");
+  }
+
+  /** Adds (and, unless connect is false, reaches) a target; waits for the probe (ssh: connect timeout + retries). */
+  addTarget(body: AddTargetBody): Promise<TargetResponse> {
+    return this.request("POST", "/v1/targets", body, { timeoutMs: TARGET_OP_TIMEOUT_MS });
+  }
+
+  connectTarget(name: string, body: { accept_new_host_key?: boolean } = {}): Promise<TargetResponse> {
+    return this.request("POST", `/v1/targets/${encodeURIComponent(name)}/connect`, body, { timeoutMs: TARGET_OP_TIMEOUT_MS });
+  }
+
+  removeTarget(name: string): Promise<RemoveTargetResponse> {
+    return this.request("DELETE", `/v1/targets/${encodeURIComponent(name)}`, undefined, { timeoutMs: TARGET_OP_TIMEOUT_MS });
   }
 
   /** true when a daemon answers on the socket */

@@ -1,5 +1,5 @@
 /**
- * Follows the Claude Code transcripts of the active local Claude runtimes
+ * Follows the Claude Code transcripts of a target's active Claude runtimes
  * (path from their hooks' `transcript_path`) and feeds their turn boundaries
  * into the ingestion path as `claude.transcript.*` events on the hook source:
  * the same stream as the hooks, ordered by the lines' own timestamps (same
@@ -22,6 +22,41 @@ const MAX_READ_BYTES = 1024 * 1024;
 /** how often a followed runtime's transcript path is looked up again (/clear starts a new file) */
 const PATH_RECHECK_MS = 5_000;
 
+/**
+ * How the follower reads files: synchronously, by size and byte range. Local
+ * targets read the file system; an ssh target reads a mirror the relay on the
+ * VM keeps filled (src/collector/remote-files.ts). `null`: not there (yet).
+ */
+export interface FileReader {
+  size(path: string): number | null;
+  read(path: string, offset: number, len: number): Uint8Array | null;
+}
+
+export const localFiles: FileReader = {
+  size(path) {
+    try {
+      return statSync(path).size;
+    } catch {
+      return null;
+    }
+  },
+  read(path, offset, len) {
+    const buf = Buffer.alloc(len);
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch {
+      return null;
+    }
+    try {
+      const n = readSync(fd, buf, 0, len, offset);
+      return buf.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  },
+};
+
 interface Follow {
   path: string;
   offset: number;
@@ -35,7 +70,7 @@ export class ClaudeTranscriptFollower {
   private readonly follows = new Map<string, Follow>();
 
   constructor(
-    private readonly d: { targetId: string; store: Store; ingestor: Ingestor; clock: Clock; log: Logger; intervalMs?: number },
+    private readonly d: { targetId: string; store: Store; ingestor: Ingestor; clock: Clock; log: Logger; intervalMs?: number; files?: FileReader },
   ) {}
 
   start(): void {
@@ -82,12 +117,9 @@ export class ClaudeTranscriptFollower {
     const path = recheck || f === undefined ? this.pathFor(runtimeId) : f.path;
     if (path === null) return 0;
     if (f !== undefined && recheck) f.pathCheckedAt = now0;
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch {
-      return 0;
-    }
+    const files = this.d.files ?? localFiles;
+    const size = files.size(path);
+    if (size === null) return 0;
     if (f === undefined || f.path !== path) {
       const offset = Math.max(0, size - CATCH_UP_BYTES);
       f = { path, offset, midFile: offset > 0, pathCheckedAt: now0 };
@@ -98,14 +130,9 @@ export class ClaudeTranscriptFollower {
       f.midFile = false;
     }
     if (size === f.offset) return 0;
-    const len = Math.min(size - f.offset, MAX_READ_BYTES);
-    const buf = Buffer.alloc(len);
-    const fd = openSync(path, "r");
-    try {
-      readSync(fd, buf, 0, len, f.offset);
-    } finally {
-      closeSync(fd);
-    }
+    const got = files.read(path, f.offset, Math.min(size - f.offset, MAX_READ_BYTES));
+    if (got === null) return 0;
+    const buf = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
     const end = buf.lastIndexOf(0x0a) + 1;
     if (end === 0) return 0; // no complete line yet
     const lines = buf.subarray(0, end).toString("utf8").split("\n");

@@ -7,6 +7,7 @@ import type { Store } from "../store/store.ts";
 import type { DebugBuffer } from "./debug-buffer.ts";
 import type { Ingestor } from "./ingest.ts";
 import type { Logger } from "./log.ts";
+import type { TargetManager } from "./targets.ts";
 
 export interface BuildInfo {
   version: string;
@@ -30,4 +31,6 @@ export interface DaemonContext {
   isShuttingDown(): boolean;
   /** health of the native sources the daemon runs for an adapter (by adapter id) */
   sourceHealth: Map<string, () => { status: "ok" | "degraded" | "down"; detail?: string }>;
+  /** the running target workers (set once the daemon serves) */
+  targets?: TargetManager;
 }

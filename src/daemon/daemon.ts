@@ -11,17 +11,10 @@ import { codexAdapter } from "../adapters/codex/index.ts";
 import { AdapterRegistry, coreAdapter } from "../adapters/registry.ts";
 import type { DaemonConfig } from "../domain/config.ts";
 import { AgtmuxError } from "../domain/errors.ts";
+import { HOST_TARGET, type TargetKind } from "../domain/target.ts";
 import { newEventId } from "../domain/ids.ts";
 import { type Clock, systemClock } from "../domain/time.ts";
-import { ScreenPoller } from "../collector/screen-poller.ts";
-import { TopologyCollector } from "../collector/topology.ts";
-import { ClaudeTranscriptFollower } from "../collector/transcripts.ts";
-import { CodexThreadCollector } from "../collector/codex-threads.ts";
-import { controlFactory } from "../collector/control-factory.ts";
 import { type HeldLock, tryLock } from "../platform/lock.ts";
-import { snapshotProcesses } from "../procs/table.ts";
-import { LocalExecutor } from "../targets/executor.ts";
-import { Tmux } from "../tmux/tmux.ts";
 import type { TmuxSocket } from "../tmux/types.ts";
 import type { Env, Paths } from "../platform/paths.ts";
 import { closeDatabase, openDatabase } from "../store/db.ts";
@@ -34,6 +27,8 @@ import type { Logger } from "./log.ts";
 import { runRetention } from "./retention.ts";
 import { createFetchHandler, type FetchHandler } from "./server.ts";
 import { drainSpool } from "./spool-reader.ts";
+import { sshWorker } from "./ssh-target.ts";
+import { CollectingWorker, TargetManager, type WorkerFactory, localWorker, tmuxSocketOf } from "./targets.ts";
 
 export const SHUTDOWN_BUDGET_MS = 5_000;
 const LOCK_RETRIES = 10;
@@ -48,6 +43,8 @@ export interface DaemonOptions {
   build: BuildInfo;
   clock?: Clock;
   config?: DaemonConfig;
+  /** how target workers are made (tests swap the ssh one) */
+  workers?: Record<TargetKind, WorkerFactory>;
 }
 
 export interface RunningDaemon {
@@ -126,9 +123,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
 
 /** The host's tmux server: the target's configured socket, else the one this daemon was started from ($TMUX), else tmux's default. */
 export function hostTmuxSocket(env: Env, configured: string | null): TmuxSocket {
-  if (configured !== null && configured !== "") return configured.includes("/") ? { path: configured } : { name: configured };
-  const fromTmux = env.TMUX?.split(",")[0];
-  return fromTmux !== undefined && fromTmux !== "" ? { path: fromTmux } : {};
+  return tmuxSocketOf(configured, env, true);
 }
 
 async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store: Store, lock: HeldLock): Promise<RunningDaemon> {
@@ -157,42 +152,13 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   // Time passed while the daemon was down; then the first look at tmux, before
   // the socket answers, so the first `agtmux` after an autostart sees panes.
   ingestor.refreshAll();
-  const exec = new LocalExecutor("host", o.env);
-  const tmux = new Tmux(exec, hostTmuxSocket(o.env, store.getTarget("host")?.tmux_socket ?? null));
-  const collector = new TopologyCollector({
-    targetId: "host",
-    tmux,
-    readProcs: () => snapshotProcesses(exec),
-    ingestor,
-    store,
-    log,
-    clock,
-    control: controlFactory(tmux, log),
-  });
-  ingestor.onNudge((target, reason) => {
-    if (target === "host") collector.requestScan(reason);
-  });
-  await collector.start();
-  const screens = new ScreenPoller({ targetId: "host", tmux, store, registry, ingestor, engine: config.engine, clock, log });
-  screens.start();
-  const transcripts = new ClaudeTranscriptFollower({ targetId: "host", store, ingestor, clock, log });
-  transcripts.tick(); // catch up at once after a restart
-  transcripts.start();
-  const codexThreads = new CodexThreadCollector({
-    targetId: "host",
-    store,
-    ingestor,
-    clock,
-    log,
-    env: o.env,
-    requestScan: (reason) => collector.requestScan(reason),
-    captureScreens: (ids) => tmux.captureMany(ids, { join: true }),
-  });
-  codexThreads.start();
+  const targets = new TargetManager(ctx, o.env, o.workers ?? { local: localWorker, ssh: sshWorker });
+  ctx.targets = targets;
+  ingestor.onNudge((target, reason) => targets.requestScan(target, reason));
+  await targets.startAll();
   ctx.sourceHealth.set("codex", () => {
-    const h = codexThreads.health();
-    // no socket = no Codex TUI has started its daemon: nothing is wrong
-    return { status: h.status === "ok" || !existsSync(h.socket) ? "ok" : "degraded", detail: h.detail };
+    const w = targets.get(HOST_TARGET);
+    return (w instanceof CollectingWorker ? w.codexHealth() : null) ?? { status: "ok" };
   });
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
@@ -238,10 +204,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     log.info("shutting down", { reason });
     shutdownPromise = (async () => {
       for (const t of timers) clearInterval(t);
-      collector.stop();
-      screens.stop();
-      transcripts.stop();
-      const codexStopped = codexThreads.stop(); // nothing is ingested after this; its socket closes below
+      const workersStopped = targets.stopAll(); // nothing is ingested after this; sockets and ssh connections close
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);
       const deadline = Date.now() + SHUTDOWN_BUDGET_MS;
@@ -249,7 +212,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
       if (handler.inFlight() > 0) log.warn("shutdown budget exceeded; closing open requests", { in_flight: handler.inFlight() });
       await Promise.race([stopping, Bun.sleep(100)]);
       await server.stop(true);
-      await Promise.race([codexStopped, Bun.sleep(500)]);
+      await Promise.race([workersStopped, Bun.sleep(1_500)]);
       closeDatabase(store.db);
       try {
         if (existsSync(paths.socket) && lstatSync(paths.socket).ino === socketIno) unlinkSync(paths.socket);

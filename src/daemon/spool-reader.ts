@@ -74,31 +74,54 @@ function drainFile(ctx: DaemonContext, targetId: string, path: string, key: stri
       if (!(quiet && offset + len === st.size)) return out;
       end = len;
     }
-    const items: IngestItem[] = [];
+    const lines: string[] = [];
     let pos = 0;
-    while (pos < end && items.length < MAX_LINES_PER_BATCH) {
+    while (pos < end && lines.length < MAX_LINES_PER_BATCH) {
       const nl = buf.indexOf(0x0a, pos);
       const stop = nl === -1 || nl >= end ? end : nl;
-      const line = buf.subarray(pos, stop).toString("utf8");
+      lines.push(buf.subarray(pos, stop).toString("utf8"));
       pos = Math.min(end, stop + 1);
-      if (line.trim() === "") continue;
-      const item = parseLine(line);
-      if (item === null) {
-        quarantine(ctx, line);
-        out.rejected++;
-      } else items.push(item);
     }
-    const newOffset = offset + pos;
-    const results = ctx.ingestor.ingest(items, () => ctx.store.setSpoolOffset(targetId, key, newOffset, ctx.clock()));
-    // Events the daemon refuses (ended runtime, unknown target) are kept, with why, not lost.
-    results.forEach((r, i) => {
-      const item = items[i];
-      if (r.status !== "rejected" || item === undefined) return;
-      quarantine(ctx, JSON.stringify({ v: 1, queued_at: item.queuedAt, event: item.envelope, error: r.error }));
-      out.rejected++;
-    });
-    out.ingested += results.filter((r) => r.status !== "rejected").length;
+    const r = ingestSpoolLines(ctx, targetId, key, lines, offset + pos);
+    out.rejected += r.rejected;
+    out.ingested += r.ingested;
   }
+}
+
+/**
+ * Ingests spool lines read from `key` and commits `newOffset` for it in the
+ * same transaction. Lines from an ssh target's spool (`retarget`) are put on
+ * that target: the VM's `agtmux emit` does not know the name the daemon gave
+ * it. Bad lines and refused events are quarantined with why, never dropped.
+ */
+export function ingestSpoolLines(ctx: DaemonContext, targetId: string, key: string, lines: readonly string[], newOffset: number, retarget = false): DrainResult {
+  const out: DrainResult = { ingested: 0, rejected: 0 };
+  const items: IngestItem[] = [];
+  for (const line of lines) {
+    if (line.trim() === "") continue;
+    const item = parseLine(line);
+    if (item === null) {
+      quarantine(ctx, retarget ? JSON.stringify({ target: targetId, file: key, line }) : line);
+      out.rejected++;
+    } else items.push(retarget ? onTarget(ctx, item, targetId) : item);
+  }
+  const results = ctx.ingestor.ingest(items, () => ctx.store.setSpoolOffset(targetId, key, newOffset, ctx.clock()));
+  // Events the daemon refuses (ended runtime, unknown target) are kept, with why, not lost.
+  results.forEach((r, i) => {
+    const item = items[i];
+    if (r.status !== "rejected" || item === undefined) return;
+    quarantine(ctx, JSON.stringify({ v: 1, queued_at: item.queuedAt, event: item.envelope, error: r.error, ...(retarget ? { target: targetId } : {}) }));
+    out.rejected++;
+  });
+  out.ingested += results.filter((r) => r.status !== "rejected").length;
+  return out;
+}
+
+/** An event from a target's own spool belongs to that target; a runtime id that names another target's runtime is dropped. */
+function onTarget(ctx: DaemonContext, item: IngestItem, targetId: string): IngestItem {
+  const e = { ...item.envelope, target_id: targetId };
+  if (e.runtime_id !== undefined && ctx.store.getRuntime(e.runtime_id)?.target_id !== targetId && e.pane_id !== undefined) delete e.runtime_id;
+  return { ...item, envelope: e };
 }
 
 function parseLine(line: string): IngestItem | null {

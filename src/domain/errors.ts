@@ -30,6 +30,7 @@ export const EXTRA_ERROR_CODES = [
   "E_DAEMON_RUNNING", // a second daemon while one holds the lock
   "E_STORE", // database unusable (corrupt, unwritable, newer schema)
   "E_USAGE", // CLI usage error
+  "E_TARGET_EXISTS", // target add under a taken name with other settings
   "E_INTERNAL",
 ] as const;
 
@@ -79,6 +80,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   E_DAEMON_RUNNING: 409,
   E_STORE: 500,
   E_USAGE: 400,
+  E_TARGET_EXISTS: 409,
   E_INTERNAL: 500,
 };
 

@@ -16,6 +16,8 @@ export interface TargetRow {
   tmux_version: string | null;
   last_error: string | null;
   last_error_code: string | null;
+  last_error_at: number | null;
+  agtmux_path: string | null;
   kind: "local" | "ssh";
   connection_ref: string | null;
   tmux_socket: string | null;
@@ -191,6 +193,22 @@ export class Store {
       tmux_socket: t.tmux_socket ?? null,
       now,
     });
+  }
+  /** Inserts a new target; false when the name is taken. */
+  addTarget(t: { target_id: string; kind: "local" | "ssh"; connection_ref: string | null; tmux_socket: string | null; agtmux_path: string | null }, now: number): boolean {
+    return this.s.addTarget.run({ ...t, now }).changes > 0;
+  }
+  /** Deletes a target with everything observed there (panes, runtimes, states, events cascade) and its spool offsets. */
+  removeTarget(id: string): boolean {
+    return this.tx(() => {
+      this.s.deleteSpoolOffsets.run({ target: id });
+      return this.s.removeTarget.run({ id }).changes > 0;
+    });
+  }
+  spoolOffsets(target: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.s.spoolOffsetsForTarget.all({ target })) out[r.spool_path] = r.byte_offset;
+    return out;
   }
   getTarget(id: string): TargetRow | null {
     return this.s.getTarget.get({ id });
@@ -421,6 +439,15 @@ function prepare(db: Database) {
          tmux_socket = excluded.tmux_socket, updated_at = excluded.updated_at`,
     ),
     getTarget: q<TargetRow, { id: string }>(HOT_QUERIES.getTarget),
+    addTarget: q<unknown, { target_id: string; kind: string; connection_ref: string | null; tmux_socket: string | null; agtmux_path: string | null; now: number }>(
+      `INSERT INTO targets (target_id, kind, connection_ref, tmux_socket, agtmux_path, created_at, updated_at)
+       VALUES ($target_id, $kind, $connection_ref, $tmux_socket, $agtmux_path, $now, $now) ON CONFLICT (target_id) DO NOTHING`,
+    ),
+    removeTarget: q<unknown, { id: string }>("DELETE FROM targets WHERE target_id = $id"),
+    deleteSpoolOffsets: q<unknown, { target: string }>("DELETE FROM spool_offsets WHERE target_id = $target"),
+    spoolOffsetsForTarget: q<{ spool_path: string; byte_offset: number }, { target: string }>(
+      "SELECT spool_path, byte_offset FROM spool_offsets WHERE target_id = $target",
+    ),
     listTargets: q0<TargetRow>("SELECT * FROM targets ORDER BY target_id"),
     setTargetHealth: q<unknown, { id: string; health: string; now: number }>(
       "UPDATE targets SET health = $health, health_changed_at = $now, updated_at = $now WHERE target_id = $id AND health <> $health",
@@ -429,7 +456,9 @@ function prepare(db: Database) {
       "UPDATE targets SET tmux_boot_id = $boot, tmux_server_pid = $pid, tmux_version = coalesce($version, tmux_version), updated_at = $now WHERE target_id = $id",
     ),
     setTargetError: q<unknown, { id: string; code: string | null; message: string | null; now: number }>(
-      "UPDATE targets SET last_error_code = $code, last_error = $message, updated_at = $now WHERE target_id = $id AND coalesce(last_error, '') <> coalesce($message, '')",
+      `UPDATE targets SET last_error_code = $code, last_error = $message, updated_at = $now,
+         last_error_at = CASE WHEN $message IS NULL THEN NULL WHEN last_error IS NULL THEN $now ELSE last_error_at END
+       WHERE target_id = $id AND coalesce(last_error, '') <> coalesce($message, '')`,
     ),
     panesForTarget: q<PaneRow, { target: string }>("SELECT * FROM panes WHERE target_id = $target"),
     upsertPane: q<unknown, Record<string, string | number | null>>(

@@ -131,6 +131,10 @@ export interface TargetError {
   target: string;
   code: string;
   message: string;
+  /** health of the target (ok with a scan error, degraded, down) */
+  health: string;
+  /** since when the target has been failing (RFC 3339), when known */
+  since: string | null;
 }
 
 export interface ListResponse<T> {
@@ -150,12 +154,58 @@ export interface TargetItem {
   kind: "local" | "ssh";
   connection_ref: string | null;
   tmux_socket: string | null;
+  /** ssh targets: where the agtmux binary is on the target (null: the default, .local/bin/agtmux) */
+  agtmux_path: string | null;
   health: TargetHealth;
   health_changed_at: string | null;
   last_topology_at: string | null;
   tmux_version: string | null;
   tmux_server_pid: number | null;
-  last_error: { code: string; message: string } | null;
+  last_error: { code: string; message: string; since: string | null } | null;
+  /** what the daemon's worker for this target is doing (null: none runs) */
+  status: WorkerStatus | null;
+}
+
+/** A target worker's live numbers. */
+export interface WorkerStatus {
+  running: boolean;
+  scans: number;
+  scan_errors: number;
+  last_scan_ms: number;
+  control_clients: number;
+  /** the transport is up (always true for local targets) */
+  connected: boolean;
+  /** ssh targets: the relay on the target that streams hook events and native signals */
+  relay: { up: boolean; detail: string; version: string | null; restarts: number; lines: number } | null;
+  /** ssh targets: connection numbers */
+  ssh?: { connects: number; reconnects: number; channels_open: number; last_error: string | null };
+}
+
+/** `target add|connect`: reaching the target now. */
+export interface ProbeReport {
+  target: string;
+  ok: boolean;
+  latency_ms: number;
+  tmux_version: string | null;
+  panes: number;
+  status: WorkerStatus;
+}
+
+export interface TargetResponse {
+  schema_version: number;
+  generated_at: string;
+  target: TargetItem;
+  /** add: false when the same target already existed */
+  created?: boolean;
+  probe: ProbeReport | null;
+}
+
+export interface RemoveTargetResponse {
+  schema_version: number;
+  generated_at: string;
+  target: string;
+  removed: boolean;
+  panes_forgotten: number;
 }
 
 export interface TargetsResponse {

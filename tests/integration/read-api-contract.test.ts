@@ -330,7 +330,7 @@ describe("TC-017 schema of the read API", () => {
     const { status, body } = await w.get<TargetsResponse>("/v1/targets");
     expect(status).toBe(200);
     expect(keys(body)).toEqual(["generated_at", "items", "schema_version"]);
-    const ITEM = ["connection_ref", "health", "health_changed_at", "kind", "last_error", "last_topology_at", "target", "tmux_server_pid", "tmux_socket", "tmux_version"];
+    const ITEM = ["agtmux_path", "connection_ref", "health", "health_changed_at", "kind", "last_error", "last_topology_at", "status", "target", "tmux_server_pid", "tmux_socket", "tmux_version"];
     for (const t of body.items) expect(keys(t)).toEqual(ITEM);
     expect(body.items.map((t) => [t.target, t.kind, t.connection_ref, t.health, t.tmux_version, t.tmux_server_pid, t.last_error])).toEqual([
       ["host", "local", null, "ok", "3.3a", 1, null],
@@ -407,7 +407,7 @@ describe("TC-023 / TC-043 partial failure in aggregated reads", () => {
     expect([...b.responded_targets, ...errs].toSorted()).toEqual([...b.requested_targets].toSorted());
     expect(b.responded_targets.filter((t) => errs.includes(t))).toEqual([]);
     expect(new Set(errs).size).toBe(errs.length);
-    for (const e of b.target_errors) expect(keys(e)).toEqual(["code", "message", "target"]);
+    for (const e of b.target_errors) expect(keys(e)).toEqual(["code", "health", "message", "since", "target"]);
   }
 
   test("TC-023 a target with an error: partial, requested/responded/target_errors agree on every list endpoint", async () => {
@@ -439,7 +439,7 @@ describe("TC-023 / TC-043 partial failure in aggregated reads", () => {
     agree(vmOnly.body);
     // the target list shows the error
     const targets = await w.get<TargetsResponse>("/v1/targets");
-    expect(targets.body.items.find((t) => t.target === "vm1")?.last_error).toEqual({ code: "E_TARGET_UNREACHABLE", message: "ssh: connect to host vm1 port 22: Connection timed out" });
+    expect(targets.body.items.find((t) => t.target === "vm1")?.last_error).toEqual({ code: "E_TARGET_UNREACHABLE", message: "ssh: connect to host vm1 port 22: Connection timed out", since: expect.any(String) });
     // recovery: complete again
     w.h.store.setTargetError("vm1", null, w.h.clock.nowMs);
     const again = await w.get<ListResponse<PaneItem>>("/v1/panes");
@@ -453,7 +453,7 @@ describe("TC-023 / TC-043 partial failure in aggregated reads", () => {
     w.h.ingestor.ingestSynthetic([{ type: "target_health_changed", target_id: "vm1", health: "down" }]);
     const { body } = await w.get<ListResponse<PaneItem>>("/v1/panes");
     expect(body).toMatchObject({ partial: true, requested_targets: ["host", "vm1"], responded_targets: ["host"] });
-    expect(body.target_errors).toEqual([{ target: "vm1", code: "E_TARGET_UNREACHABLE", message: "target vm1 is down" }]);
+    expect(body.target_errors).toEqual([{ target: "vm1", code: "E_TARGET_UNREACHABLE", message: "target vm1 is down", health: "down", since: expect.any(String) }]);
     agree(body);
     for (const p of body.items) {
       if (p.identity.target === "vm1") expect(p).toMatchObject({ state: "unknown", reason_code: "target_unreachable" });

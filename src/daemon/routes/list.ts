@@ -22,7 +22,8 @@ import {
   toPaneItem,
   windowItems,
 } from "../../domain/views.ts";
-import type { ListResponse, PaneItem, TargetError, TargetsResponse } from "../../wire/list.ts";
+import type { TargetRow } from "../../store/store.ts";
+import type { ListResponse, PaneItem, TargetError, TargetItem, TargetsResponse } from "../../wire/list.ts";
 import { API_SCHEMA_VERSION } from "../../wire/types.ts";
 import type { DaemonContext } from "../context.ts";
 import { json } from "../http.ts";
@@ -96,6 +97,8 @@ function collect(ctx: DaemonContext, q: Query): Collected {
         target: t.target_id,
         code: "E_TARGET_UNREACHABLE",
         message: t.last_error ?? `target ${t.target_id} is ${t.health}`,
+        health: t.health,
+        since: isoOrNull(t.last_error_at ?? t.health_changed_at),
       });
     }
   }
@@ -200,22 +203,28 @@ export function getSessions(ctx: DaemonContext, url: URL): Response {
   return json(envelope<unknown>(ctx, c, { agent_summary: agentSummary, group_by: groupBy, sort }, items));
 }
 
+export function targetItem(ctx: DaemonContext, t: TargetRow): TargetItem {
+  return {
+    target: t.target_id,
+    kind: t.kind,
+    connection_ref: t.connection_ref,
+    tmux_socket: t.tmux_socket,
+    agtmux_path: t.agtmux_path,
+    health: t.health,
+    health_changed_at: isoOrNull(t.health_changed_at),
+    last_topology_at: isoOrNull(t.last_topology_at),
+    tmux_version: t.tmux_version,
+    tmux_server_pid: t.tmux_server_pid,
+    last_error: t.last_error === null ? null : { code: t.last_error_code ?? "E_TARGET_UNREACHABLE", message: t.last_error, since: isoOrNull(t.last_error_at) },
+    status: ctx.targets?.get(t.target_id)?.status() ?? null,
+  };
+}
+
 export function getTargets(ctx: DaemonContext): Response {
   const body: TargetsResponse = {
     schema_version: API_SCHEMA_VERSION,
     generated_at: iso(ctx.clock()),
-    items: ctx.store.listTargets().map((t) => ({
-      target: t.target_id,
-      kind: t.kind,
-      connection_ref: t.connection_ref,
-      tmux_socket: t.tmux_socket,
-      health: t.health,
-      health_changed_at: isoOrNull(t.health_changed_at),
-      last_topology_at: isoOrNull(t.last_topology_at),
-      tmux_version: t.tmux_version,
-      tmux_server_pid: t.tmux_server_pid,
-      last_error: t.last_error === null ? null : { code: t.last_error_code ?? "E_TARGET_UNREACHABLE", message: t.last_error },
-    })),
+    items: ctx.store.listTargets().map((t) => targetItem(ctx, t)),
   };
   return json(body);
 }

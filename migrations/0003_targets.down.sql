@@ -1,0 +1,2 @@
+ALTER TABLE targets DROP COLUMN last_error_at;
+ALTER TABLE targets DROP COLUMN agtmux_path;
