@@ -2,7 +2,7 @@
  * The emitter's fallback: when the daemon is unreachable, an event is
  * appended (one line, O_APPEND) to the spool file the daemon drains on start.
  */
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SPOOL_ACTIVE_FILE, type SpoolLine } from "../wire/types.ts";
 
@@ -12,4 +12,21 @@ export function appendToSpool(spoolDir: string, event: unknown, queuedAt: number
   const file = join(spoolDir, fileName);
   appendFileSync(file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
   return file;
+}
+
+/**
+ * An ssh target's agtmux home carries this marker (written by the relay and
+ * by `target bootstrap`): there, `emit` appends to the spool at once (the
+ * daemon on the user's machine follows it through the relay) and never tries
+ * a local socket or starts a local daemon.
+ */
+export const RELAYED_MARKER = "relayed";
+
+export function isRelayed(agtmuxHome: string): boolean {
+  return existsSync(join(agtmuxHome, RELAYED_MARKER));
+}
+
+export function markRelayed(agtmuxHome: string, by: string): void {
+  mkdirSync(agtmuxHome, { recursive: true, mode: 0o700 });
+  writeFileSync(join(agtmuxHome, RELAYED_MARKER), `${by}\n`, { mode: 0o600 });
 }

@@ -16,7 +16,12 @@ export const DEFAULT_REMOTE_AGTMUX = ".local/bin/agtmux";
 
 const noControl = (what: string) => v.check<string, string>((s) => !/[\u0000-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
 
-export const TargetNameSchema = v.pipe(v.string(), v.regex(TARGET_NAME_RE, "must match [A-Za-z0-9._-]{1,64}"));
+/** Contract grammar, plus: a new target's name starts with a letter or digit (a name like `-rf` would read as a flag). */
+export const TargetNameSchema = v.pipe(
+  v.string(),
+  v.regex(TARGET_NAME_RE, "must match [A-Za-z0-9._-]{1,64}"),
+  v.regex(/^[A-Za-z0-9]/, "must start with a letter or digit"),
+);
 
 /**
  * An ssh host alias or `[user@]host[:port]` as `ssh` takes it: the name is

@@ -12,7 +12,7 @@ import { defineCommand } from "citty";
 import * as v from "valibot";
 import { autostartDisabled, spawnDaemon } from "../../client/autostart.ts";
 import { AgtmuxClient } from "../../client/client.ts";
-import { appendToSpool } from "../../client/spool.ts";
+import { appendToSpool, isRelayed } from "../../client/spool.ts";
 import { AgtmuxError, type ErrorCode } from "../../domain/errors.ts";
 import { EnvelopeSchema, summarizeIssues } from "../../domain/event.ts";
 import { newEventId, recommendedDedupeKey } from "../../domain/ids.ts";
@@ -157,6 +157,12 @@ async function emit(ctx: CliContext, a: EmitArgs): Promise<number> {
   if (!parsed.success) {
     const issues = summarizeIssues(parsed.issues);
     throw new AgtmuxError("E_BAD_REQUEST", `invalid event: ${issues[0]?.path ?? ""} ${issues[0]?.message ?? ""}`.trim(), { issues });
+  }
+  if (isRelayed(ctx.paths.home)) {
+    // An ssh target: the daemon on the user's machine follows this spool through the relay.
+    const file = appendToSpool(ctx.paths.spoolDir, parsed.output, Date.now());
+    if (ctx.json) ctx.out(JSON.stringify({ schema_version: 1, queued: true, event_id: parsed.output.event_id, spool: file }));
+    return 0;
   }
   const client = new AgtmuxClient({ socket: ctx.paths.socket });
   try {
