@@ -91,8 +91,8 @@ export interface CodexThreadCollectorDeps {
   requestScan?: (reason: string) => void;
   /** the visible text of panes (tmux.captureMany(ids, { join: true })); without it, screens never decide */
   captureScreens?: (paneIds: readonly string[]) => Promise<Map<string, string>>;
-  /** default: readLastTurn (a tail read of the rollout file) */
-  readLastTurn?: (path: string) => LastTurn | null;
+  /** default: readLastTurn (a tail read of the rollout file); async for a target's files (RelayClient.readLastTurnRemote) */
+  readLastTurn?: (path: string) => LastTurn | null | Promise<LastTurn | null>;
   /** how long to wait for a turn's end to reach the rollout file, default 8 × 100 ms */
   rolloutWait?: { attempts: number; delayMs: number };
   mapping?: Partial<MappingOptions>;
@@ -367,7 +367,7 @@ export class CodexThreadCollector {
     if (step.kind === "state") {
       if (step.state !== "idle" && step.state !== "error" && !this.turnStart.has(threadId)) this.turnStart.set(threadId, at);
       if (step.state === "idle" || step.state === "error") this.turnStart.delete(threadId);
-      const last = how === "catch_up" && step.state === "idle" ? this.lastTurn(threadId) : null;
+      const last = how === "catch_up" && step.state === "idle" ? await this.lastTurn(threadId) : null;
       if (last?.kind === "ended") {
         // idle when first seen after a (re)start: how its last turn ended, and when (the engine demotes an old completion)
         this.pending.set(threadId, { state: turnEndState(last.end.kind), at: Math.min(last.end.at ?? at, this.d.clock()), dedupeKey, label, queued, turnEnd: { kind: last.end.kind, turn_id: last.end.turnId } });
@@ -389,10 +389,10 @@ export class CodexThreadCollector {
   }
 
   /** The thread's newest turn boundary in its rollout, read once (null: no readable rollout). */
-  private lastTurn(threadId: string): LastTurn | null {
+  private async lastTurn(threadId: string): Promise<LastTurn | null> {
     const path = this.rolloutPath(threadId);
     if (path === null) return null;
-    return (this.d.readLastTurn ?? ((p: string) => readLastTurn(p)))(path);
+    return await (this.d.readLastTurn ?? ((p: string) => readLastTurn(p)))(path);
   }
 
   /** How the current turn of a thread ended, from its rollout (completed when it cannot tell). */
@@ -403,7 +403,7 @@ export class CodexThreadCollector {
       const read = this.d.readLastTurn ?? ((p: string) => readLastTurn(p));
       const wait = this.d.rolloutWait ?? { attempts: 8, delayMs: 100 };
       for (let i = 0; i < Math.max(1, wait.attempts); i++) {
-        const last = read(path);
+        const last = await read(path);
         if (last === null) break; // unreadable
         if (last.kind === "ended" && (last.end.at === null || last.end.at >= since)) {
           return { state: turnEndState(last.end.kind), kind: last.end.kind, turnId: last.end.turnId, at: last.end.at };
