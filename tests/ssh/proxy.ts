@@ -73,7 +73,8 @@ export class TcpProxy {
   }
 
   reset(): void {
-    for (const p of [...this.pairs]) this.end(p, true);
+    // deleting the current element while iterating a Set is safe
+    for (const p of this.pairs) this.end(p, true);
   }
 
   close(): void {

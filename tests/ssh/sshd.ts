@@ -183,7 +183,7 @@ export class Sshd {
         running.delete(this);
         this.proc = undefined;
         // a restart on a port still in TIME_WAIT or taken meanwhile: try again (a fresh port only for a first start)
-        if (attempt >= 5) throw new Error(`sshd did not start: ${err instanceof Error ? err.message : String(err)}; log: ${this.log()}`);
+        if (attempt >= 5) throw new Error(`sshd did not start: ${err instanceof Error ? err.message : String(err)}; log: ${this.log()}`, { cause: err });
         if (fixedPort) await Bun.sleep(100);
       }
     }
@@ -247,7 +247,8 @@ export class Sshd {
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
-      "Subsystem sftp internal-sftp",
+      // SFTP starts in the VM's HOME (as it would in the passwd home of a real VM's user)
+      `Subsystem sftp internal-sftp -d ${this.vmHome}`,
       "LogLevel ERROR",
       "MaxStartups 100:30:200",
       "PrintMotd no",

@@ -52,6 +52,8 @@ export const STREAM_CLOSE_GRACE_MS = 1000;
 /** how long close() waits for the server to acknowledge the disconnect */
 const CLOSE_BUDGET_MS = 1000;
 const SFTP_UPLOAD_TIMEOUT_MS = 120_000;
+/** backoff when the server refuses a channel open (see openChannel) */
+const CHANNEL_RETRY_DELAYS_MS: readonly number[] = [5, 10, 20, 40, 80, 160];
 
 /** Structurally the daemon's Logger (src/daemon/log.ts), which targets/ must not import. */
 export interface SshLogger {
@@ -242,9 +244,10 @@ function sendSignal(ch: ClientChannel, name: string): void {
   }
 }
 
+/** 128 + the signal's number (ssh2 reports "SIGTERM"; the wire has "TERM"); -1 when unknown */
 function signalCode(name: string | undefined): number {
   if (name === undefined) return -1;
-  const n = (osConstants.signals as Record<string, number | undefined>)[`SIG${name}`];
+  const n = (osConstants.signals as Record<string, number | undefined>)[name.startsWith("SIG") ? name : `SIG${name}`];
   return n === undefined ? -1 : 128 + n;
 }
 
@@ -574,13 +577,29 @@ export class SshExecutor implements Executor {
   // channels
 
   private openExec(conn: Conn, cmd: string, cb: (err: ExecError | undefined, ch?: ClientChannel) => void): void {
+    this.openChannel(conn, (done) => conn.client.exec(cmd, done), cb);
+  }
+
+  /**
+   * Opens a session channel; a refusal by the server is retried a few times
+   * with a short backoff: sshd frees a session slot (MaxSessions) only after
+   * it has processed our close of the previous channel, so an open sent right
+   * behind that close can find every slot still taken ("no more sessions").
+   */
+  private openChannel<C>(conn: Conn, open: (done: (err: Error | undefined, ch: C) => void) => void, cb: (err: ExecError | undefined, ch?: C) => void, attempt = 0): void {
     if (!conn.alive) {
       cb(new ExecError("unreachable", `${this.alias}: connection lost`, "ssh"));
       return;
     }
     try {
-      conn.client.exec(cmd, (err, ch) => {
+      open((err, ch) => {
         if (err) {
+          const refused = typeof (err as { reason?: unknown }).reason === "number";
+          const delay = CHANNEL_RETRY_DELAYS_MS[attempt];
+          if (refused && delay !== undefined && conn.alive) {
+            setTimeout(() => this.openChannel(conn, open, cb, attempt + 1), delay);
+            return;
+          }
           cb(new ExecError("unreachable", `${this.alias}: cannot open a channel: ${err.message}`, "ssh"));
           return;
         }
@@ -600,14 +619,12 @@ export class SshExecutor implements Executor {
     try {
       const conn = await this.connection();
       sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
-        try {
-          conn.client.sftp((err, s) => (err ? reject(new ExecError("unreachable", `${this.alias}: cannot start sftp: ${err.message}`, "sftp")) : resolve(s)));
-        } catch (err) {
-          reject(new ExecError("unreachable", `${this.alias}: ${err instanceof Error ? err.message : String(err)}`, "sftp"));
-        }
+        this.openChannel<SFTPWrapper>(
+          conn,
+          (done) => conn.client.sftp(done),
+          (err, s) => (err !== undefined || s === undefined ? reject(err ?? new ExecError("unreachable", `${this.alias}: cannot start sftp`, "sftp")) : resolve(s)),
+        );
       });
-      this.counters.channelsOpened++;
-      this.counters.channelsOpen++;
       const s = sftp;
       const lost = new Promise<never>((_, reject) => {
         s.once("close", () => reject(new ExecError("unreachable", `${this.alias}: sftp session closed`, "sftp")));
@@ -920,27 +937,30 @@ export class SshExecutor implements Executor {
     const username = hop.user;
     const fileKeys: { file: string; key: ParsedKey | undefined; pub: Buffer | undefined }[] = [];
     for (const file of hop.identityFiles) {
+      const pubFile = readPublicKey(`${file}.pub`);
       let data: Buffer;
       try {
         data = readFileSync(file);
       } catch (err) {
         const code = (err as { code?: string } | null)?.code;
-        if (code !== "ENOENT" || hop.identityFilesConfigured) plan.skipped.push(`${file}: ${code === "ENOENT" ? "not found" : err instanceof Error ? err.message : String(err)}`);
+        // a .pub alone still selects the agent's key (the agent holds the private half), as with ssh
+        if (pubFile !== undefined) fileKeys.push({ file, key: undefined, pub: pubFile });
+        else if (code !== "ENOENT" || hop.identityFilesConfigured) plan.skipped.push(`${file}: ${code === "ENOENT" ? "not found" : err instanceof Error ? err.message : String(err)}`);
         continue;
       }
       const parsed = utils.parseKey(data);
-      const pub = readPublicKey(`${file}.pub`);
       if (parsed instanceof Error) {
         const encrypted = /passphrase/i.test(parsed.message);
         plan.skipped.push(`${file}: ${encrypted ? "encrypted (agtmux cannot ask for a passphrase; add the key to ssh-agent)" : parsed.message}`);
-        fileKeys.push({ file, key: undefined, pub });
+        fileKeys.push({ file, key: undefined, pub: pubFile });
         continue;
       }
       if (!parsed.isPrivateKey()) {
-        plan.skipped.push(`${file}: not a private key`);
+        // a public key file: selects the agent's key only
+        fileKeys.push({ file, key: undefined, pub: parsed.getPublicSSH() });
         continue;
       }
-      fileKeys.push({ file, key: parsed, pub: pub ?? parsed.getPublicSSH() });
+      fileKeys.push({ file, key: parsed, pub: pubFile ?? parsed.getPublicSSH() });
     }
 
     const sock = hop.agentSocket;
@@ -951,6 +971,7 @@ export class SshExecutor implements Executor {
     } else if (hop.identitiesOnly && hop.identityFilesConfigured) {
       const allowed = fileKeys.flatMap((k) => (k.pub === undefined ? [] : [k.pub]));
       if (allowed.length > 0) plan.methods.push({ label: `ssh-agent (${sock}, IdentitiesOnly)`, method: { type: "agent", username, agent: new FilteredAgent(sock, allowed) } });
+      else plan.skipped.push("ssh-agent: IdentitiesOnly yes and no IdentityFile public key to pick an agent key with");
     } else {
       plan.methods.push({ label: `ssh-agent (${sock})`, method: { type: "agent", username, agent: sock } });
     }
