@@ -11,6 +11,7 @@ import { emitCommand } from "./commands/emit.ts";
 import { explainCommand } from "./commands/explain.ts";
 import { setupHooksCommand } from "./commands/setup-hooks.ts";
 import { listCommand, listPanes, paneArgs } from "./commands/list.ts";
+import { relayCommand } from "./commands/relay.ts";
 import { globalArgs } from "./commands/common.ts";
 import { statusCommand } from "./commands/status.ts";
 import { targetCommand } from "./commands/target.ts";
@@ -32,7 +33,7 @@ export const root = defineCommand({
   meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
   // bare `agtmux [flags]` is `agtmux list panes [flags]`
   args: { ...paneArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
-  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, daemon: daemonCommand, emit: emitCommand, version: versionCommand },
+  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
   async run(c) {
     if (c.args.version === true) return versionCommand.run?.(c as never);
     // bare `agtmux` shows the pane list

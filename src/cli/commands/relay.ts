@@ -1,0 +1,59 @@
+/**
+ * `agtmux relay` (internal): the VM side of an ssh target, started by the
+ * daemon over its ssh connection. Speaks JSON lines on stdin/stdout
+ * (docs/relay.md); not meant for humans, so hidden from the help.
+ */
+import { defineCommand } from "citty";
+import { AgtmuxError } from "../../domain/errors.ts";
+import { DEFAULT_HEARTBEAT_MS, runRelay } from "../../relay/relay.ts";
+import { buildInfo } from "../context.ts";
+import { cli } from "./common.ts";
+
+/** default for --idle-exit: the daemon sends a keepalive every few seconds */
+export const RELAY_IDLE_EXIT_MS = 60_000;
+
+function ms(s: string | undefined, name: string, fallback: number): number {
+  if (s === undefined) return fallback;
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 0) throw new AgtmuxError("E_USAGE", `--${name} must be a non-negative integer (ms)`, { flag: name });
+  return n;
+}
+
+export const relayCommand = defineCommand({
+  meta: { name: "relay", description: "(internal) the VM side of an ssh target: spool, tmux, files, Codex over stdin/stdout", hidden: true },
+  args: {
+    "tmux-socket": { type: "string", description: "tmux socket: a path or a -L name", valueHint: "name|path" },
+    heartbeat: { type: "string", description: `heartbeat period in ms (default ${DEFAULT_HEARTBEAT_MS})`, valueHint: "ms" },
+    "idle-exit": { type: "string", description: `exit when the daemon is silent this long, 0 never (default ${RELAY_IDLE_EXIT_MS})`, valueHint: "ms" },
+  },
+  async run(c) {
+    const ctx = cli(c);
+    const a = c.args as { "tmux-socket"?: string; heartbeat?: string; "idle-exit"?: string };
+    const heartbeatMs = ms(a.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_MS);
+    const idleExitMs = ms(a["idle-exit"], "idle-exit", RELAY_IDLE_EXIT_MS);
+    const ac = new AbortController();
+    const stop = (): void => ac.abort();
+    process.on("SIGTERM", stop);
+    process.on("SIGHUP", stop);
+    process.on("SIGINT", stop);
+    // the channel is gone: stdin EOF usually tells first, this covers a write that fails
+    process.stdout.on("error", stop);
+    const write = (line: string): Promise<void> | undefined => {
+      if (process.stdout.write(line)) return undefined;
+      return new Promise<void>((resolve) => {
+        process.stdout.once("drain", resolve);
+        ac.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    };
+    return await runRelay({
+      env: ctx.env,
+      stdin: Bun.stdin.stream(),
+      write,
+      tmuxSocket: a["tmux-socket"],
+      heartbeatMs: heartbeatMs === 0 ? DEFAULT_HEARTBEAT_MS : heartbeatMs,
+      idleExitMs,
+      version: buildInfo().version,
+      signal: ac.signal,
+    });
+  },
+});
