@@ -6,6 +6,7 @@
 import { defineCommand } from "citty";
 import { AgtmuxError } from "../../domain/errors.ts";
 import { DEFAULT_HEARTBEAT_MS, runRelay } from "../../relay/relay.ts";
+import { markRelayed } from "../../client/spool.ts";
 import { buildInfo } from "../context.ts";
 import { cli } from "./common.ts";
 
@@ -25,10 +26,14 @@ export const relayCommand = defineCommand({
     "tmux-socket": { type: "string", description: "tmux socket: a path or a -L name", valueHint: "name|path" },
     heartbeat: { type: "string", description: `heartbeat period in ms (default ${DEFAULT_HEARTBEAT_MS})`, valueHint: "ms" },
     "idle-exit": { type: "string", description: `exit when the daemon is silent this long, 0 never (default ${RELAY_IDLE_EXIT_MS})`, valueHint: "ms" },
+    mark: { type: "boolean", description: "only mark this machine as a relayed target (hooks spool for the relay) and exit" },
   },
   async run(c) {
     const ctx = cli(c);
-    const a = c.args as { "tmux-socket"?: string; heartbeat?: string; "idle-exit"?: string };
+    const a = c.args as { "tmux-socket"?: string; heartbeat?: string; "idle-exit"?: string; mark?: boolean };
+    // From now on `agtmux emit` here spools for the relay instead of looking for a local daemon.
+    markRelayed(ctx.paths.home, `relay ${buildInfo().version}`);
+    if (a.mark === true) return 0;
     const heartbeatMs = ms(a.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_MS);
     const idleExitMs = ms(a["idle-exit"], "idle-exit", RELAY_IDLE_EXIT_MS);
     const ac = new AbortController();
