@@ -184,6 +184,15 @@ describe.skipIf(!sshdAvailable())("SshExecutor against a real sshd", () => {
     await waitFor(() => ex.stats.channelsOpen === 0, { message: "channel closed" });
   });
 
+  test("stream: close() before the connection is up ends it without running anything", async () => {
+    const ex = executor();
+    const h = ex.stream(["sh", "-c", `touch '${join(sshd.vmHome, "should-not-run")}'`], { onLine: () => {} });
+    h.close();
+    expect(await h.exited).toBeNull();
+    expect(h.error).toBeUndefined();
+    expect(await Bun.file(join(sshd.vmHome, "should-not-run")).exists()).toBe(false);
+  });
+
   test("stream: env and exit code of a failing program", async () => {
     const ex = executor();
     const lines: string[] = [];
@@ -251,5 +260,8 @@ describe.skipIf(!sshdAvailable())("SshExecutor against a real sshd", () => {
     await ex.sftpUpload(local, "rel/dir/file.txt", 0o644);
     expect((await ex.exec(["cat", join(sshd.vmHome, "rel/dir/file.txt")], T)).stdout).toBe("relative\n");
     expect((await ex.sftpStat("rel/dir/file.txt"))?.size).toBe(9);
+    expect((await ex.sftpStat("~/rel/dir/file.txt"))?.size).toBe(9);
+    await ex.sftpUpload(local, "~/tilde/file.txt", 0o600);
+    expect((await ex.exec(["cat", join(sshd.vmHome, "tilde/file.txt")], T)).stdout).toBe("relative\n");
   });
 });

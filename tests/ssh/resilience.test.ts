@@ -188,6 +188,7 @@ describe.skipIf(!sshdAvailable())("SshExecutor resilience against a real sshd", 
     expect(detectedMs).toBeLessThan(200 * 3 + 700);
     expect((await rejection(inflight)).kind).toBe("unreachable");
     expect(ex.stats.connected).toBe(false);
+    expect(ex.stats.lastError?.message).toContain("Keepalive timeout");
     expect(states).toEqual(["connected", "disconnected"]);
     proxy.resume();
     expect((await ex.exec(["echo", "back"], T)).stdout).toBe("back\n");

@@ -271,9 +271,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   return s;
 }
 
-/** afterAll: stops every sshd this process started */
+/** afterAll: stops every sshd and ssh-agent this process started */
 export async function stopAllSshd(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop()));
+  for (const a of agents) a.kill("SIGTERM");
+  await Promise.all([...agents].map((a) => a.exited));
+  agents.clear();
 }
 
 /** a real ssh-agent on a private socket holding the given keys */
@@ -282,23 +285,33 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
+const agents = new Set<Bun.Subprocess>();
+
+/** starts `ssh-agent -D -a <sock>` (our child) and ssh-adds the keys; stopped by stop() or stopAllSshd() */
 export async function startAgent(keyPaths: readonly string[]): Promise<Agent> {
   const dir = tempDir("agent-");
   const sock = join(dir, "agent.sock");
   const proc = Bun.spawn(["ssh-agent", "-D", "-a", sock], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  await waitFor(() => existsSync(sock), { timeoutMs: 5000, message: "ssh-agent socket" });
-  for (const k of keyPaths) {
-    chmodSync(k, 0o600);
-    const r = Bun.spawnSync(["ssh-add", k], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdout: "pipe", stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`ssh-add ${k}: ${r.stderr.toString()}`);
-  }
-  return {
-    sock,
-    stop: async () => {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
+  agents.add(proc);
+  const stop = async (): Promise<void> => {
+    agents.delete(proc);
+    proc.kill("SIGTERM");
+    await proc.exited;
   };
+  try {
+    const env = { ...process.env, SSH_AUTH_SOCK: sock };
+    // the socket file appears before the agent listens: ask it (ssh-add -l exits 2 while it cannot connect)
+    await waitFor(() => existsSync(sock) && Bun.spawnSync(["ssh-add", "-l"], { env, stdout: "ignore", stderr: "ignore" }).exitCode !== 2, { timeoutMs: 5000, message: "ssh-agent listening" });
+    for (const k of keyPaths) {
+      chmodSync(k, 0o600);
+      const r = Bun.spawnSync(["ssh-add", k], { env, stdout: "pipe", stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`ssh-add ${k}: ${r.stderr.toString()}`);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { sock, stop };
 }
 
 async function freePort(): Promise<number> {

@@ -190,13 +190,13 @@ interface Conn {
   /** jump clients, nearest first */
   jumps: Client[];
   alive: boolean;
-  /** resolves when any hop's connection closes */
-  closed: Promise<void>;
+  /** resolves when any hop's connection closes, with the error that closed it if any */
+  closed: Promise<string | undefined>;
 }
 
 interface Hop {
   client: Client;
-  closed: Promise<void>;
+  closed: Promise<string | undefined>;
 }
 
 type Ssh2Error = Error & { level?: string; code?: string | number; description?: string };
@@ -357,7 +357,10 @@ export class SshExecutor implements Executor {
     this.markLost(c, undefined);
     for (const cl of [c.client, ...c.jumps]) cl.end();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([c.closed, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_BUDGET_MS)))]);
+    const budget = new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), CLOSE_BUDGET_MS);
+    });
+    await Promise.race([c.closed, budget]);
     clearTimeout(timer);
     for (const cl of [c.client, ...c.jumps]) cl.destroy();
   }
@@ -477,6 +480,10 @@ export class SshExecutor implements Executor {
         release();
         return finish(null, err instanceof ExecError ? err : new ExecError("unreachable", String(err), argv0));
       }
+      if (closeRequested) {
+        release();
+        return finish(null);
+      }
       this.openExec(conn, cmd, (err, ch) => {
         if (err !== undefined || ch === undefined) {
           release();
@@ -538,8 +545,13 @@ export class SshExecutor implements Executor {
     };
   }
 
-  /** Uploads to remotePath + ".tmp-<rand>", sets mode, renames into place (mkdir -p of the parent first). */
-  async sftpUpload(localPath: string, remotePath: string, mode: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+  /**
+   * Uploads to remotePath + ".tmp-<rand>", sets mode, renames into place
+   * (mkdir -p of the parent first), so a cut upload never leaves a partial
+   * file at remotePath. Relative (or `~/`) paths are under the login directory.
+   */
+  async sftpUpload(localPath: string, remotePath_: string, mode: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const remotePath = sftpPath(remotePath_);
     const tmp = `${remotePath}.tmp-${randomBytes(6).toString("hex")}`;
     await this.withSftp(opts.timeoutMs ?? SFTP_UPLOAD_TIMEOUT_MS, async (sftp) => {
       await sftpMkdirP(sftp, posix.dirname(remotePath));
@@ -561,7 +573,8 @@ export class SshExecutor implements Executor {
   }
 
   /** stat over SFTP; null when the path does not exist */
-  async sftpStat(remotePath: string, opts: { timeoutMs?: number } = {}): Promise<RemoteStat | null> {
+  async sftpStat(remotePath_: string, opts: { timeoutMs?: number } = {}): Promise<RemoteStat | null> {
+    const remotePath = sftpPath(remotePath_);
     return this.withSftp(opts.timeoutMs ?? this.opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS, async (sftp) => {
       try {
         const st = await sftpCall<Stats>((cb) => sftp.stat(remotePath, cb), `stat ${remotePath}`);
@@ -689,8 +702,8 @@ export class SshExecutor implements Executor {
       this.conn = conn;
       this.counters.connects++;
       this.opts.log?.info("ssh connected", { target: this.targetId, alias: this.alias, ms: Math.round(performance.now() - t0), hops: conn.jumps.length + 1 });
-      void conn.closed.then(() => {
-        const err = new ExecError("unreachable", `${this.alias}: connection lost`, "ssh");
+      void conn.closed.then((why) => {
+        const err = new ExecError("unreachable", `${this.alias}: connection lost${why === undefined ? "" : ` (${why})`}`, "ssh");
         if (conn.alive) this.recordError(err);
         this.markLost(conn, err);
       });
@@ -783,8 +796,9 @@ export class SshExecutor implements Executor {
       let settled = false;
       let phase: "connect" | "auth" = "connect";
       let hostKeyError: ExecError | undefined;
-      let resolveClosed!: () => void;
-      const closed = new Promise<void>((r) => (resolveClosed = r));
+      let resolveClosed!: (why: string | undefined) => void;
+      const closed = new Promise<string | undefined>((r) => (resolveClosed = r));
+      let lastError: string | undefined;
 
       const fail = (err: ExecError): void => {
         if (settled) return;
@@ -814,6 +828,7 @@ export class SshExecutor implements Executor {
       });
       client.on("error", (e: Ssh2Error) => {
         if (settled) {
+          lastError = e.message;
           this.opts.log?.debug("ssh connection error", { target: this.targetId, host: who, level: e.level, error: e.message });
           return;
         }
@@ -833,7 +848,7 @@ export class SshExecutor implements Executor {
         fail(new ExecError("unreachable", `${who}: ${e.message}`, "ssh"));
       });
       client.on("close", () => {
-        resolveClosed();
+        resolveClosed(lastError);
         fail(hostKeyError ?? new ExecError("unreachable", `${who}: connection closed before login completed`, "ssh"));
       });
 
@@ -990,6 +1005,12 @@ function readPublicKey(path: string): Buffer | undefined {
   }
   const k = utils.parseKey(text);
   return k instanceof Error ? undefined : k.getPublicSSH();
+}
+
+/** SFTP starts in the login directory: `~/x` and `x` both name a path under it (SFTP itself expands no `~`) */
+function sftpPath(p: string): string {
+  if (p === "~") return ".";
+  return p.startsWith("~/") ? p.slice(2) : p;
 }
 
 function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void, what: string): Promise<T> {
