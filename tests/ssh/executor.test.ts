@@ -253,6 +253,17 @@ describe.skipIf(!sshdAvailable())("SshExecutor against a real sshd", () => {
     expect(ex.stats.connects).toBe(1);
   });
 
+  test("SFTP: an upload cut by its timeout leaves nothing at the destination; the connection stays usable", async () => {
+    const ex = executor();
+    const local = join(tempDir("sftp-"), "big.bin");
+    writeFileSync(local, randomBytes(8 * 1024 * 1024));
+    const remote = join(sshd.vmHome, "cut", "agtmux");
+    const err = await rejection(ex.sftpUpload(local, remote, 0o755, { timeoutMs: 20 }));
+    expect(err.kind).toBe("timeout");
+    expect(await ex.sftpStat(remote)).toBeNull();
+    expect((await ex.exec(["echo", "ok"], T)).stdout).toBe("ok\n");
+  });
+
   test("SFTP: relative paths are relative to the login directory", async () => {
     const ex = executor();
     const local = join(tempDir("sftp-"), "small");

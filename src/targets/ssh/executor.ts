@@ -645,8 +645,10 @@ export class SshExecutor implements Executor {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ExecError("timeout", `sftp on ${this.alias} timed out after ${timeoutMs} ms`, "sftp")), timeoutMs);
       });
-      lost.catch(() => {});
-      return await Promise.race([fn(s), lost, timeout]);
+      const work = fn(s);
+      // the losers of the race settle later (the session is ended below): never unhandled
+      for (const q of [work, lost, timeout]) q.catch(() => {});
+      return await Promise.race([work, lost, timeout]);
     } finally {
       clearTimeout(timer);
       if (sftp !== undefined) {
