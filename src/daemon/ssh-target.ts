@@ -20,6 +20,8 @@ import { CollectingWorker, type Transport, type WorkerFactory, tmuxSocketOf } fr
 
 /** ps over ssh: the command timeout, not the local 10 s */
 const PS_TIMEOUT_MS = 5_000;
+/** `target add|connect` wait this long for the relay to say hello */
+const RELAY_WAIT_MS = 3_000;
 
 export const sshWorker: WorkerFactory = (ctx, row, env) => {
   const { log, store } = ctx;
@@ -72,9 +74,17 @@ export const sshWorker: WorkerFactory = (ctx, row, env) => {
       await relay.stop();
     },
     async reconnect(opts) {
-      await exec.close();
-      await exec.connect(opts);
-      if (!relay.connected) relay.restart("connect requested");
+      // a live connection is kept (the relay streams on it); a dead one, or a host key to accept, connects anew
+      if (!exec.stats.connected || opts.acceptNewHostKey === true) {
+        await exec.close();
+        await exec.connect(opts);
+      }
+      if (!relay.connected) {
+        relay.restart("connect requested");
+        // the report says whether hook events flow: give the relay its hello
+        const deadline = Date.now() + RELAY_WAIT_MS;
+        while (!relay.connected && Date.now() < deadline) await Bun.sleep(25);
+      }
     },
     status(): Partial<WorkerStatus> {
       const s = exec.stats;

@@ -228,9 +228,14 @@ export class Tmux {
     }
   }
 
-  /** The full argv for a tmux command on this socket. */
+  /**
+   * The full argv for a tmux command on this socket. `-u`: without a UTF-8
+   * locale (an ssh session usually has none) tmux prints our control-character
+   * separators, and non-ASCII names, as `_`; with it, output is the same
+   * whatever LANG the caller has.
+   */
   argv(...args: string[]): string[] {
-    return [this.bin, ...this.socketArgs, ...args];
+    return [this.bin, "-u", ...this.socketArgs, ...args];
   }
 
   /** Runs a tmux command; resolves with stdout, throws TmuxError. */

@@ -153,7 +153,7 @@ describe("control client (real tmux)", () => {
     // nothing was ever written to the control client's stdin (3.3a would run commands even for a read-only client)
     expect(rec.streams).toHaveLength(1);
     expect(rec.writes).toEqual([]);
-    expect(rec.streams[0]).toEqual(["tmux", "-L", s.socket.name as string, "-N", "-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", "$0"]);
+    expect(rec.streams[0]).toEqual(["tmux", "-u", "-L", s.socket.name as string, "-N", "-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", "$0"]);
   });
 
   test("stop(): clean exit, no zombie, the session is unaffected", async () => {

@@ -266,7 +266,7 @@ describe("snapshot (real tmux)", () => {
     const before = rec.execs.length;
     const snap = await s.tmux.snapshot();
     expect(rec.execs.length - before).toBe(1);
-    expect(rec.execs[before]?.slice(1, 5)).toEqual(["-L", s.socket.name as string, "list-panes", "-a"]);
+    expect(rec.execs[before]?.slice(1, 6)).toEqual(["-u", "-L", s.socket.name as string, "list-panes", "-a"]);
 
     const [pid, start, version] = (await s.run("display-message", "-p", "#{pid} #{start_time} #{version}")).trim().split(" ");
     expect(snap.server).toEqual({ pid: Number(pid), started_at: Number(start) * 1000, boot_id: `${pid}-${start}`, version: version as string });
@@ -476,10 +476,10 @@ describe("capture and send-keys", () => {
 describe("interface", () => {
   test("argv: explicit socket, -L default when none is given", () => {
     const e = new LocalExecutor("t");
-    expect(new Tmux(e, { name: "n" }).argv("ls")).toEqual(["tmux", "-L", "n", "ls"]);
-    expect(new Tmux(e, { path: "/p/s" }, { bin: "/usr/bin/tmux" }).argv("ls")).toEqual(["/usr/bin/tmux", "-S", "/p/s", "ls"]);
-    expect(new Tmux(e, {}).argv("ls")).toEqual(["tmux", "-L", "default", "ls"]);
-    expect(new Tmux(e, { name: "n" }).controlArgv("$3")).toEqual(["tmux", "-L", "n", "-N", "-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", "$3"]);
+    expect(new Tmux(e, { name: "n" }).argv("ls")).toEqual(["tmux", "-u", "-L", "n", "ls"]);
+    expect(new Tmux(e, { path: "/p/s" }, { bin: "/usr/bin/tmux" }).argv("ls")).toEqual(["/usr/bin/tmux", "-u", "-S", "/p/s", "ls"]);
+    expect(new Tmux(e, {}).argv("ls")).toEqual(["tmux", "-u", "-L", "default", "ls"]);
+    expect(new Tmux(e, { name: "n" }).controlArgv("$3")).toEqual(["tmux", "-u", "-L", "n", "-N", "-C", "attach-session", "-r", "-f", "read-only,ignore-size,no-output", "-t", "$3"]);
   });
 
   test("every call carries a timeout and no TMUX/TMUX_PANE", async () => {
