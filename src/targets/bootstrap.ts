@@ -143,6 +143,11 @@ export async function bootstrap(
   if (installed) {
     const hooks = await run(t, [o.remotePath, "setup-hooks", ...(o.dryRun ? ["--dry-run"] : ["--yes"])], 60_000);
     hooksOut = `${hooks.stdout}${hooks.stderr}`.trim();
+    if (hooks.code === 2 && /found neither/.test(hooksOut)) {
+      // no agent installed there yet: not an error; bootstrap again after installing one
+      steps.push({ step: "setup-hooks", detail: "no Claude Code or Codex found there yet: run bootstrap again after installing one", done: false });
+      return { target: o.target, platform, local_binary: local, remote_path: o.remotePath, sha256: sha, uploaded: needUpload && !o.dryRun, dry_run: o.dryRun, remote_version: remoteVersion, steps, setup_hooks_output: hooksOut };
+    }
     if (hooks.code !== 0) throw new AgtmuxError("E_TARGET_UNREACHABLE", `${o.target}: setup-hooks failed there (exit ${hooks.code}): ${hooksOut.slice(0, 500)}`, { target: o.target });
     steps.push({ step: "setup-hooks", detail: o.dryRun ? "would change (see diff)" : "hooks installed", done: !o.dryRun });
   } else {

@@ -41,15 +41,23 @@ afterEach(async () => {
   }
 });
 
-export async function makeVm(name: string, opts: { client?: SshClientHome; proxy?: boolean; trustHostKey?: boolean } = {}): Promise<Vm> {
-  const sshd = await startSshd({ aliases: [], ...(opts.client !== undefined ? { client: opts.client } : {}), trustHostKey: false });
+export async function makeVm(
+  name: string,
+  opts: { client?: SshClientHome; proxy?: boolean; trustHostKey?: boolean; setEnv?: Record<string, string>; identityFile?: string } = {},
+): Promise<Vm> {
+  const sshd = await startSshd({
+    aliases: [],
+    ...(opts.client !== undefined ? { client: opts.client } : {}),
+    ...(opts.setEnv !== undefined ? { setEnv: opts.setEnv } : {}),
+    trustHostKey: false,
+  });
   let proxy: TcpProxy | null = null;
   if (opts.proxy === true) {
     proxy = new TcpProxy(sshd.host, sshd.port);
-    sshd.client.addHost(name, { hostName: sshd.host, port: proxy.port });
+    sshd.client.addHost(name, { hostName: sshd.host, port: proxy.port, ...(opts.identityFile !== undefined ? { identityFile: opts.identityFile } : {}) });
     if (opts.trustHostKey !== false) sshd.trustHostKey(proxy.port);
   } else {
-    sshd.addAlias(name);
+    sshd.addAlias(name, opts.identityFile !== undefined ? { identityFile: opts.identityFile } : {});
     if (opts.trustHostKey !== false) sshd.trustHostKey();
   }
   const bin = join(sshd.dir, "bin");

@@ -47,6 +47,8 @@ export interface SshdOptions {
   trustHostKey?: boolean;
   /** extra sshd_config lines */
   sshdConfig?: string[];
+  /** extra variables for the VM's sessions (sshd takes only the first SetEnv line, so they go into the harness's) */
+  setEnv?: Record<string, string>;
   /** share the client side (HOME, config, key) with another server (ProxyJump tests) */
   client?: SshClientHome;
 }
@@ -127,7 +129,10 @@ export class Sshd {
   private proc: Bun.Subprocess<"ignore", "ignore", "ignore"> | undefined;
   private hostKey!: ClientKey;
 
+  private extraEnv: Record<string, string>;
+
   constructor(private readonly opts: SshdOptions = {}) {
+    this.extraEnv = { ...opts.setEnv };
     this.dir = tempDir("sshd-");
     this.vmHome = join(this.dir, "home");
     this.tmuxTmpDir = join(this.dir, "tmux");
@@ -157,6 +162,11 @@ export class Sshd {
   /** env an executor should use for this server's client side */
   env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
     return this.client.env(extra);
+  }
+
+  /** more variables for the VM's sessions, from the next start() on */
+  setEnvExtra(vars: Record<string, string>): void {
+    this.extraEnv = { ...this.extraEnv, ...vars };
   }
 
   authorize(publicKey: string): void {
@@ -252,7 +262,9 @@ export class Sshd {
       "LogLevel ERROR",
       "MaxStartups 100:30:200",
       "PrintMotd no",
-      `SetEnv HOME=${this.vmHome} TMUX_TMPDIR=${this.tmuxTmpDir} XDG_RUNTIME_DIR=${this.runtimeDir}`,
+      `SetEnv HOME=${this.vmHome} TMUX_TMPDIR=${this.tmuxTmpDir} XDG_RUNTIME_DIR=${this.runtimeDir}${Object.entries(this.extraEnv)
+        .map(([k, v]) => ` ${k}=${v}`)
+        .join("")}`,
       ...(this.opts.sshdConfig ?? []),
     ];
     writeFileSync(join(this.dir, "sshd_config"), `${lines.join("\n")}\n`, { mode: 0o600 });
