@@ -14,7 +14,8 @@ export const HOST_TARGET = "host";
 /** Where `agtmux target bootstrap` puts the binary on an ssh target (relative to the login directory). */
 export const DEFAULT_REMOTE_AGTMUX = ".local/bin/agtmux";
 
-const noControl = (what: string) => v.check<string, string>((s) => !/[\u0000-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
+const hasControl = (s: string): boolean => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+const noControl = (what: string) => v.check<string, string>((s) => !hasControl(s), `${what} must not contain control characters`);
 
 /** Contract grammar, plus: a new target's name starts with a letter or digit (a name like `-rf` would read as a flag). */
 export const TargetNameSchema = v.pipe(
