@@ -137,6 +137,7 @@ async function main(): Promise<number> {
         return exec.exec(a, o);
       },
       stream: (a, o) => exec.stream(a, o),
+      close: () => exec.close(),
     };
     await new Tmux(recording, {}).snapshot();
     const listPanesArgv = recorded.find((a) => a.includes("list-panes"));

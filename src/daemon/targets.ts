@@ -286,15 +286,17 @@ export class TargetManager {
         return { created: true, probe: null };
       }
       try {
-        const probe = await w.probe({ acceptNewHostKey: opts.acceptNewHostKey });
-        this.workers.set(row.target_id, w);
-        await w.start();
-        return { created: true, probe };
+        // reach it first (accepting a new host key only on this connect) ...
+        await w.probe({ acceptNewHostKey: opts.acceptNewHostKey });
       } catch (err) {
         await w.stop().catch(() => {});
         store.removeTarget(row.target_id);
         throw err;
       }
+      // ... then run it, and report once its relay (ssh) had its chance to come up
+      this.workers.set(row.target_id, w);
+      await w.start();
+      return { created: true, probe: await w.probe({}).catch(() => null) };
     });
   }
 

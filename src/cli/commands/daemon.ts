@@ -1,7 +1,6 @@
 import { defineCommand } from "citty";
 import { startDaemonBackground } from "../../client/autostart.ts";
 import { AgtmuxClient } from "../../client/client.ts";
-import { runDaemonForeground } from "../../daemon/daemon.ts";
 import { createLogger } from "../../daemon/log.ts";
 import { AgtmuxError, EXIT } from "../../domain/errors.ts";
 import { isLocked } from "../../platform/lock.ts";
@@ -75,6 +74,8 @@ export const daemonCommand = defineCommand({
     const env = c.args.debug === true ? { ...ctx.env, AGTMUX_DEBUG: "1" } : ctx.env;
     const log = createLogger({ json: !process.stderr.isTTY });
     try {
+      // loaded only here: the daemon (ssh2, the collectors) must not slow every CLI call down
+      const { runDaemonForeground } = await import("../../daemon/daemon.ts");
       return await runDaemonForeground({ paths: ctx.paths, env, log, build: buildInfo() });
     } catch (err) {
       if (err instanceof AgtmuxError) {

@@ -5,7 +5,8 @@
  */
 import { defineCommand } from "citty";
 import { AgtmuxError } from "../../domain/errors.ts";
-import { DEFAULT_HEARTBEAT_MS, runRelay } from "../../relay/relay.ts";
+/** the relay's default heartbeat (src/relay/relay.ts DEFAULT_HEARTBEAT_MS; the relay module loads only when it runs) */
+const DEFAULT_HEARTBEAT_MS = 5_000;
 import { markRelayed } from "../../client/spool.ts";
 import { buildInfo } from "../context.ts";
 import { cli } from "./common.ts";
@@ -50,6 +51,7 @@ export const relayCommand = defineCommand({
         ac.signal.addEventListener("abort", () => resolve(), { once: true });
       });
     };
+    const { runRelay } = await import("../../relay/relay.ts");
     return await runRelay({
       env: ctx.env,
       stdin: Bun.stdin.stream(),

@@ -12,8 +12,6 @@ import { connect } from "../../client/autostart.ts";
 import { selfCommand } from "../../client/autostart.ts";
 import { AgtmuxError } from "../../domain/errors.ts";
 import { DEFAULT_REMOTE_AGTMUX } from "../../domain/target.ts";
-import { binaryCandidates, bootstrap } from "../../targets/bootstrap.ts";
-import { SshExecutor } from "../../targets/ssh/executor.ts";
 import type { TargetResponse } from "../../wire/list.ts";
 import { cli, globalArgs } from "./common.ts";
 
@@ -34,6 +32,9 @@ export const bootstrapCommand = defineCommand({
     if (t.target.kind !== "ssh" || t.target.connection_ref === null) {
       throw new AgtmuxError("E_BAD_REQUEST", `${name} is a ${t.target.kind} target: bootstrap is for ssh targets`, { target: name });
     }
+    // ssh2 loads only for the commands that talk ssh
+    const { SshExecutor } = await import("../../targets/ssh/executor.ts");
+    const { binaryCandidates, bootstrap } = await import("../../targets/bootstrap.ts");
     const exec = new SshExecutor({ targetId: name, alias: t.target.connection_ref, env: ctx.env });
     const compiled = selfCommand().length === 1;
     const repoDist = compiled ? null : join(import.meta.dir, "..", "..", "..", "dist");
