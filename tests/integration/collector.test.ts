@@ -75,7 +75,7 @@ describe("collector (real tmux)", () => {
     const before = exec.execs.length;
     await c.scanNow();
     const tmuxCalls = exec.execs.slice(before).filter((a) => a[0] === "tmux");
-    expect(tmuxCalls.map((a) => a.slice(3, 5))).toEqual([["list-panes", "-a"]]);
+    expect(tmuxCalls.map((a) => a.slice(4, 6))).toEqual([["list-panes", "-a"]]);
     // processes that were still exec'ing at that scan are identified by a later one
     const identified = (): boolean => panesOf(h).filter((p) => p.agent_type !== null).length === 3;
     await waitFor(async () => identified() || (await c.scanNow(), identified()), { message: "three agents identified" });
