@@ -8,6 +8,7 @@ import type { DebugBuffer } from "./debug-buffer.ts";
 import type { Ingestor } from "./ingest.ts";
 import type { Logger } from "./log.ts";
 import type { TargetManager } from "./targets.ts";
+import type { WatchHub } from "./watch-hub.ts";
 
 export interface BuildInfo {
   version: string;
@@ -33,4 +34,6 @@ export interface DaemonContext {
   sourceHealth: Map<string, () => { status: "ok" | "degraded" | "down"; detail?: string }>;
   /** the running target workers (set once the daemon serves) */
   targets?: TargetManager;
+  /** the watch stream (set once the daemon serves) */
+  watch?: WatchHub;
 }

@@ -29,6 +29,7 @@ import { createFetchHandler, type FetchHandler } from "./server.ts";
 import { drainSpool } from "./spool-reader.ts";
 import { sshWorker } from "./ssh-target.ts";
 import { CollectingWorker, TargetManager, type WorkerFactory, localWorker, tmuxSocketOf } from "./targets.ts";
+import { WatchHub } from "./watch-hub.ts";
 
 export const SHUTDOWN_BUDGET_MS = 5_000;
 const LOCK_RETRIES = 10;
@@ -152,6 +153,9 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   // Time passed while the daemon was down; then the first look at tmux, before
   // the socket answers, so the first `agtmux` after an autostart sees panes.
   ingestor.refreshAll();
+  const watch = new WatchHub(ctx.streamId, store, clock, config.watch);
+  ctx.watch = watch;
+  ingestor.onDirty(() => watch.markDirty());
   const targets = new TargetManager(ctx, o.env, o.workers ?? { local: localWorker, ssh: sshWorker });
   ctx.targets = targets;
   ingestor.onNudge((target, reason) => targets.requestScan(target, reason));
@@ -165,12 +169,20 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   let server: Server<undefined>;
   try {
     // Streams (watch) disable the 10 s idle timeout per request with server.timeout(req, 0).
-    server = Bun.serve({ unix: paths.socket, fetch: handler });
+    server = Bun.serve({
+      unix: paths.socket,
+      fetch: (req, srv) => {
+        // a watch stream is long-lived: no idle timeout (heartbeats keep it honest)
+        if (req.url.includes("/v1/watch")) srv.timeout(req, 0);
+        return handler(req);
+      },
+    });
   } finally {
     process.umask(oldUmask);
   }
   chmodSync(paths.socket, 0o600);
   const socketIno = lstatSync(paths.socket).ino;
+  watch.start();
   log.info("daemon started", { pid: process.pid, socket: paths.socket, db: paths.db, version: o.build.version, debug: config.debug });
   const timers: Array<ReturnType<typeof setInterval>> = [];
   const safely = (name: string, fn: () => void) => () => {
@@ -204,6 +216,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     log.info("shutting down", { reason });
     shutdownPromise = (async () => {
       for (const t of timers) clearInterval(t);
+      watch.close(); // every stream ends with a terminal reset, before the server stops waiting on them
       const workersStopped = targets.stopAll(); // nothing is ingested after this; sockets and ssh connections close
       // Stop accepting; let in-flight requests finish (their transactions commit) within the budget.
       const stopping = server.stop(false);

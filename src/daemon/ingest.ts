@@ -88,7 +88,27 @@ function touch(touched: Touched, target: string, pane: string): void {
 export class Ingestor {
   private readonly listeners: Array<(changes: StateChange[]) => void> = [];
   private readonly nudgeListeners: Array<(target: string, reason: string) => void> = [];
+  private readonly dirtyListeners: Array<() => void> = [];
   constructor(private readonly d: IngestDeps) {}
+
+  /**
+   * Called after any commit that may change what lists show: state changes,
+   * and topology changes that change no state (a pane opened, renamed, moved).
+   */
+  onDirty(fn: () => void): void {
+    this.dirtyListeners.push(fn);
+  }
+
+  /** Something outside ingestion changed what lists show (a target removed). */
+  notifyDirty(): void {
+    for (const fn of this.dirtyListeners) {
+      try {
+        fn();
+      } catch {
+        // a listener must never break ingestion
+      }
+    }
+  }
 
   /** Called after each commit with the state rows that changed. */
   onCommit(fn: (changes: StateChange[]) => void): () => void {
@@ -219,6 +239,8 @@ export class Ingestor {
       return this.refresh(touched, now);
     });
     this.publish(result.changes);
+    const p = result.panes;
+    if (result.changes.length === 0 && p.added.length + p.removed.length + p.changed.length + result.runtimes.started.length + result.runtimes.ended.length > 0) this.notifyDirty();
     return result;
   }
 
@@ -269,6 +291,7 @@ export class Ingestor {
 
   private publish(changes: StateChange[]): void {
     if (changes.length === 0) return;
+    this.notifyDirty();
     for (const fn of this.listeners) {
       try {
         fn(changes);

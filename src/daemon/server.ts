@@ -11,6 +11,7 @@ import { getExplain } from "./routes/explain.ts";
 import { getHealth } from "./routes/health.ts";
 import { getPanes, getSessions, getTargets, getWindows } from "./routes/list.ts";
 import { deleteTarget, getTarget, postConnect, postTarget } from "./routes/targets.ts";
+import { getWatch } from "./routes/watch.ts";
 
 type Handler = (ctx: DaemonContext, req: Request, url: URL, params: Record<string, string>) => Response | Promise<Response>;
 
@@ -25,6 +26,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   "/v1/targets/{name}": { GET: (ctx, _req, _url, p) => getTarget(ctx, p.name ?? ""), DELETE: (ctx, _req, url, p) => deleteTarget(ctx, p.name ?? "", url) },
   "/v1/targets/{name}/connect": { POST: (ctx, req, _url, p) => postConnect(ctx, req, p.name ?? "") },
   "/v1/explain": { GET: (ctx, _req, url) => getExplain(ctx, url) },
+  "/v1/watch": { GET: (ctx, req, url) => getWatch(ctx, req, url) },
 };
 
 /** `{name}` segments match one percent-decoded path segment. */

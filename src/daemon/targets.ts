@@ -317,6 +317,7 @@ export class TargetManager {
       await w?.stop().catch(() => {});
       const panes = this.ctx.store.listPaneViews(name).length;
       this.ctx.store.removeTarget(name);
+      this.ctx.ingestor.notifyDirty(); // its panes leave the watch streams
       return { panes };
     });
   }

@@ -30,7 +30,20 @@ export interface RetentionConfig {
   intervalMs: number;
 }
 
+/** The watch stream (contracts §8). */
+export interface WatchConfig {
+  /** deltas kept for cursor resume: at most this many ... */
+  retainEvents: number;
+  /** ... and none older than this */
+  retainMs: number;
+  /** a heartbeat line on an idle stream this often */
+  heartbeatMs: number;
+  /** lines queued for one slow client before it gets a reset + snapshot instead */
+  clientQueueMax: number;
+}
+
 export interface DaemonConfig {
+  watch: WatchConfig;
   engine: EngineConfig;
   retention: RetentionConfig;
   /** Keep unredacted payloads in memory only (never SQLite), at most 24 h. */
@@ -52,7 +65,10 @@ export const DEFAULT_ENGINE: EngineConfig = {
   bindStartToleranceMs: 5_000,
 };
 
+export const DEFAULT_WATCH: WatchConfig = { retainEvents: 10_000, retainMs: 10 * 60_000, heartbeatMs: 15_000, clientQueueMax: 2_000 };
+
 export const DEFAULT_CONFIG: DaemonConfig = {
+  watch: DEFAULT_WATCH,
   engine: DEFAULT_ENGINE,
   retention: { payloadMs: 7 * DAY, eventMs: 14 * DAY, intervalMs: 3_600_000 },
   debug: false,
@@ -84,6 +100,14 @@ export const ConfigFileSchema = v.strictObject({
       ),
     }),
   ),
+  watch: v.optional(
+    v.strictObject({
+      retain_events: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000))),
+      retain_s: v.optional(posSeconds),
+      heartbeat_s: v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(3600))),
+      client_queue_max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1_000_000))),
+    }),
+  ),
   retention: v.optional(
     v.strictObject({
       payload_days: v.optional(posSeconds),
@@ -106,7 +130,14 @@ export function resolveConfig(file: ConfigFile | undefined, env: { debug?: boole
     if (val === undefined) return DEFAULT_ENGINE.ttlMs[k];
     return val === null ? null : s2ms(val);
   };
+  const w = f.watch ?? {};
   return {
+    watch: {
+      retainEvents: w.retain_events ?? DEFAULT_WATCH.retainEvents,
+      retainMs: w.retain_s !== undefined ? s2ms(w.retain_s) : DEFAULT_WATCH.retainMs,
+      heartbeatMs: w.heartbeat_s !== undefined ? s2ms(w.heartbeat_s) : DEFAULT_WATCH.heartbeatMs,
+      clientQueueMax: w.client_queue_max ?? DEFAULT_WATCH.clientQueueMax,
+    },
     engine: {
       ...DEFAULT_ENGINE,
       skewBudgetMs: e.skew_budget_s !== undefined ? s2ms(e.skew_budget_s) : DEFAULT_ENGINE.skewBudgetMs,

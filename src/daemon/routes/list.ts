@@ -36,7 +36,7 @@ const bool = v.optional(
 );
 const str = v.optional(v.pipe(v.string(), v.maxLength(512)));
 
-const QuerySchema = v.strictObject({
+export const QUERY_ENTRIES = {
   target: v.optional(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "must be a target name")))),
   all_targets: bool,
   target_session: str,
@@ -50,16 +50,22 @@ const QuerySchema = v.strictObject({
   agent_summary: bool,
   group_by: v.optional(v.picklist(["target-session", "session-name"], "must be target-session or session-name")),
   ref: str,
-});
-type Query = v.InferOutput<typeof QuerySchema>;
+};
+const QuerySchema = v.strictObject(QUERY_ENTRIES);
+export type Query = v.InferOutput<typeof QuerySchema>;
 
-function parseQuery(url: URL): Query {
+/** Query params as an object (repeatable `target` as an array), for a strict schema. */
+export function rawQuery(url: URL): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
   for (const [k, val] of url.searchParams) {
     if (k === "target") raw.target = [...((raw.target as string[] | undefined) ?? []), val];
     else raw[k] = val;
   }
-  const r = v.safeParse(QuerySchema, raw);
+  return raw;
+}
+
+function parseQuery(url: URL): Query {
+  const r = v.safeParse(QuerySchema, rawQuery(url));
   if (!r.success) {
     const issues = summarizeIssues(r.issues);
     throw new AgtmuxError("E_BAD_REQUEST", `invalid query: ${issues[0]?.path ?? ""} ${issues[0]?.message ?? ""}`.trim(), { issues });
@@ -77,8 +83,10 @@ interface Collected {
   ref: Ref | null;
 }
 
-function collect(ctx: DaemonContext, q: Query): Collected {
-  const now = ctx.clock();
+export type ScopeOf = Omit<Collected, "all">;
+
+/** What a query asks for (targets, session scope, ref) and which targets fail right now; reads no panes. */
+export function scopeOf(ctx: DaemonContext, q: Query): ScopeOf {
   const targets = ctx.store.listTargets();
   const known = new Set(targets.map((t) => t.target_id));
   for (const t of q.target ?? []) {
@@ -103,16 +111,22 @@ function collect(ctx: DaemonContext, q: Query): Collected {
     }
   }
   const scope: Scope = { targets: requested, target_session: ts, session: q.session ?? null };
-  const all = ctx.store
-    .listPaneViews(requested.length === 1 ? (requested[0] as string) : null)
-    .map((r) => toPaneItem(r, now))
-    .filter((p) => inScope(p, scope));
   const filters: Record<string, unknown> = {
     targets: requested,
     target_session: q.target_session ?? null,
     session: q.session ?? null,
   };
-  return { all, scope, requested, responded: requested.filter((t) => !errors.some((e) => e.target === t)), errors, filters, ref };
+  return { scope, requested, responded: requested.filter((t) => !errors.some((e) => e.target === t)), errors, filters, ref };
+}
+
+function collect(ctx: DaemonContext, q: Query): Collected {
+  const now = ctx.clock();
+  const s = scopeOf(ctx, q);
+  const all = ctx.store
+    .listPaneViews(s.requested.length === 1 ? (s.requested[0] as string) : null)
+    .map((r) => toPaneItem(r, now))
+    .filter((p) => inScope(p, s.scope));
+  return { ...s, all };
 }
 
 function envelope<T>(ctx: DaemonContext, c: Collected, filters: Record<string, unknown>, items: T[]): ListResponse<T> {

@@ -1,0 +1,390 @@
+/**
+ * The watch stream's source of truth (contracts §8): after every commit that
+ * may have changed what lists show, the hub diffs the current views (panes,
+ * windows, sessions) against the last ones and records each scope's changes
+ * as one delta with the next sequence number of this stream. Deltas are kept
+ * in a retained window (count and age) so a cursor can resume; clients get
+ * them filtered to what they asked for. Ingestion never waits on a client:
+ * the hub only appends to bounded per-client queues, and a client that falls
+ * behind is told to start over (reset + snapshot), never buffered without end.
+ */
+import { type GroupSort, type PaneFilters, type PaneSort, inScope, matchesPane, sessionItems, sortPanes, summarize, toPaneItem, windowItems } from "../domain/views.ts";
+import type { PaneItem, SessionItem, Summary, WindowItem } from "../wire/list.ts";
+import { API_SCHEMA_VERSION } from "../wire/types.ts";
+import {
+  type ResetReason,
+  type WatchChange,
+  type WatchIdentity,
+  type WatchItem,
+  type WatchLine,
+  type WatchScope,
+  WATCH_SCOPES,
+  formatCursor,
+  identityKey,
+} from "../wire/watch.ts";
+import { iso } from "../domain/time.ts";
+import type { Clock } from "../domain/time.ts";
+import type { Store } from "../store/store.ts";
+import { DEFAULT_WATCH, type WatchConfig } from "../domain/config.ts";
+
+
+/** fields that change with the clock alone: not a change worth a delta */
+const VOLATILE = new Set(["age_s", "last_seen_at"]);
+
+interface Entry {
+  item: WatchItem;
+  identity: WatchIdentity;
+  fp: string;
+}
+
+export interface Delta {
+  sequence: number;
+  scope: WatchScope;
+  at: number;
+  changes: WatchChange[];
+}
+
+/** What one client asked for. */
+export interface ClientSpec {
+  scope: WatchScope;
+  /** panes: every row filter; windows/sessions: the scope part (targets, session) */
+  filters: PaneFilters;
+  sort: string;
+  /** echoed in every line */
+  echo: Record<string, unknown>;
+}
+
+export interface WatchClient {
+  /** receives the serialized lines; false = could not take them (closed) */
+  push(lines: WatchLine[]): void;
+  /** too far behind: the hub will call resync when it can */
+  readonly queued: number;
+  close(line: WatchLine | null): void;
+}
+
+function fingerprint(item: WatchItem): string {
+  return JSON.stringify(item, (k, val: unknown) => (VOLATILE.has(k) ? undefined : val));
+}
+
+function identityOf(scope: WatchScope, item: WatchItem): WatchIdentity {
+  return (item as { identity: WatchIdentity }).identity;
+}
+
+export class WatchHub {
+  private seq = 0;
+  private readonly current: Record<WatchScope, Map<string, Entry>> = { panes: new Map(), windows: new Map(), sessions: new Map() };
+  private panesNow: PaneItem[] = [];
+  private readonly retained: Delta[] = [];
+  private readonly subs = new Set<Subscription>();
+  private dirty = false;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+  readonly stats = { flushes: 0, deltas: 0, resets: 0, clients: 0 };
+
+  constructor(
+    readonly streamId: string,
+    private readonly store: Store,
+    private readonly clock: Clock,
+    readonly config: WatchConfig = DEFAULT_WATCH,
+  ) {
+    this.rebuild(false);
+  }
+
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /** the oldest sequence a cursor may name and still resume (cursor >= this) */
+  get oldestResumable(): number {
+    const first = this.retained[0];
+    return first === undefined ? this.seq : first.sequence - 1;
+  }
+
+  start(): void {
+    this.heartbeat = setInterval(() => this.beat(), Math.max(50, this.config.heartbeatMs));
+  }
+
+  /** Something may have changed: diff soon (coalesces a burst of commits into one pass). */
+  markDirty(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, 0);
+  }
+
+  /** Diffs now; returns the deltas recorded. */
+  flush(): Delta[] {
+    if (!this.dirty || this.closed) return [];
+    this.dirty = false;
+    this.stats.flushes++;
+    const out = this.rebuild(true);
+    this.trim();
+    if (out.length > 0) for (const s of this.subs) s.deliver(out);
+    return out;
+  }
+
+  private rebuild(record: boolean): Delta[] {
+    const now = this.clock();
+    const panes = this.store.listPaneViews(null).map((r) => toPaneItem(r, now));
+    this.panesNow = panes;
+    const views: Record<WatchScope, WatchItem[]> = {
+      panes,
+      windows: windowItems(panes, true, "target"),
+      sessions: sessionItems(panes, true, "target"),
+    };
+    const out: Delta[] = [];
+    for (const scope of WATCH_SCOPES) {
+      const prev = this.current[scope];
+      const next = new Map<string, Entry>();
+      const changes: WatchChange[] = [];
+      for (const item of views[scope]) {
+        const identity = identityOf(scope, item);
+        const key = identityKey(scope, identity);
+        const e: Entry = { item, identity, fp: fingerprint(item) };
+        next.set(key, e);
+        const old = prev.get(key);
+        if (old !== undefined && JSON.stringify(old.identity) !== JSON.stringify(identity)) {
+          // moved (another window or session name): the old identity is gone
+          changes.push({ op: "delete", identity: old.identity });
+        }
+        if (old === undefined || old.fp !== e.fp) changes.push({ op: "upsert", identity, item });
+      }
+      for (const [key, old] of prev) if (!next.has(key)) changes.push({ op: "delete", identity: old.identity });
+      this.current[scope] = next;
+      if (record && changes.length > 0) {
+        const d: Delta = { sequence: ++this.seq, scope, at: now, changes };
+        this.retained.push(d);
+        this.stats.deltas++;
+        out.push(d);
+      }
+    }
+    return out;
+  }
+
+  private trim(): void {
+    const cutoff = this.clock() - this.config.retainMs;
+    let drop = 0;
+    while (drop < this.retained.length && (this.retained.length - drop > this.config.retainEvents || (this.retained[drop] as Delta).at < cutoff)) drop++;
+    if (drop > 0) this.retained.splice(0, drop);
+  }
+
+  /** deltas after `sequence` (null: that far back is no longer retained) */
+  since(sequence: number): Delta[] | null {
+    if (sequence < this.oldestResumable) return null;
+    return this.retained.filter((d) => d.sequence > sequence);
+  }
+
+  /** the current items of a scope for a client, filtered and sorted like the list endpoints */
+  itemsFor(spec: ClientSpec): WatchItem[] {
+    if (spec.scope === "panes") return sortPanes(this.panesNow.filter((p) => matchesPane(p, spec.filters)), spec.sort as PaneSort);
+    // windows and sessions lie wholly inside a target/session scope: built from the panes in scope, as the list endpoints do
+    const panes = this.panesNow.filter((p) => inScope(p, spec.filters));
+    return spec.scope === "windows" ? windowItems(panes, true, spec.sort as GroupSort) : sessionItems(panes, true, spec.sort as GroupSort);
+  }
+
+  summaryFor(spec: ClientSpec): Summary {
+    return summarize(this.panesNow.filter((p) => inScope(p, spec.filters)));
+  }
+
+  matches(spec: ClientSpec, item: WatchItem): boolean {
+    return spec.scope === "panes" ? matchesPane(item as PaneItem, spec.filters) : inScopeGroup(item as WindowItem | SessionItem, spec.filters);
+  }
+
+  subscribe(sub: Subscription): () => void {
+    this.subs.add(sub);
+    this.stats.clients = this.subs.size;
+    return () => {
+      this.subs.delete(sub);
+      this.stats.clients = this.subs.size;
+    };
+  }
+
+  /** Graceful shutdown: every stream ends with a terminal reset. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    for (const s of [...this.subs]) s.end("shutdown");
+    this.subs.clear();
+  }
+
+  private beat(): void {
+    for (const s of this.subs) s.heartbeat();
+  }
+
+  /** a line of any type for a client, at the given sequence */
+  line(spec: ClientSpec, type: WatchLine["type"], sequence: number, extra: Record<string, unknown>): WatchLine {
+    const now = iso(this.clock());
+    return {
+      schema_version: API_SCHEMA_VERSION,
+      generated_at: now,
+      emitted_at: now,
+      stream_id: this.streamId,
+      cursor: formatCursor(this.streamId, sequence),
+      scope: spec.scope,
+      type,
+      sequence,
+      filters: spec.echo,
+      summary: this.summaryFor(spec),
+      ...extra,
+    } as WatchLine;
+  }
+
+  snapshotLine(spec: ClientSpec): WatchLine {
+    return this.line(spec, "snapshot", this.seq, { items: this.itemsFor(spec) });
+  }
+
+  resetLine(spec: ClientSpec, reason: ResetReason, terminal: boolean): WatchLine {
+    this.stats.resets++;
+    return this.line(spec, "reset", this.seq, { reason, terminal });
+  }
+}
+
+function inScopeGroup(i: WindowItem | SessionItem, f: PaneFilters): boolean {
+  const id = i.identity;
+  if (f.targets !== null && !f.targets.includes(id.target)) return false;
+  if (f.target_session !== null && (id.target !== f.target_session.target || id.session_name !== f.target_session.session_name)) return false;
+  if (f.session !== null && id.session_name !== f.session) return false;
+  return true;
+}
+
+/**
+ * One client's view of the stream: filters the hub's deltas to what it asked
+ * for, keeps a bounded queue, and turns falling behind into a reset.
+ */
+export class Subscription {
+  /** sequence of the last line this client has been given (its cursor) */
+  private at: number;
+  /** keys the client currently holds (null: unknown — resumed from a cursor) */
+  private visible: Set<string> | null = null;
+  private pending: WatchLine[] = [];
+  private behind = false;
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly hub: WatchHub,
+    readonly spec: ClientSpec,
+    start: { kind: "snapshot" } | { kind: "resume"; deltas: Delta[]; from: number } | { kind: "reset"; reason: ResetReason },
+  ) {
+    this.at = hub.sequence;
+    if (start.kind === "resume") {
+      this.visible = null;
+      this.at = start.from;
+      this.deliver(start.deltas);
+      this.at = Math.max(this.at, hub.sequence);
+    } else {
+      if (start.kind === "reset") this.pending.push(hub.resetLine(spec, start.reason, false));
+      this.pending.push(this.snapshot());
+    }
+  }
+
+  private snapshot(): WatchLine {
+    const line = this.hub.snapshotLine(this.spec);
+    this.visible = new Set(((line as { items: WatchItem[] }).items ?? []).map((i) => identityKey(this.spec.scope, (i as { identity: WatchIdentity }).identity)));
+    this.at = this.hub.sequence;
+    return line;
+  }
+
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  get done(): boolean {
+    return this.ended && this.pending.length === 0;
+  }
+
+  deliver(deltas: readonly Delta[]): void {
+    if (this.ended) return;
+    for (const d of deltas) {
+      if (d.sequence <= this.at) continue;
+      if (d.scope !== this.spec.scope) continue;
+      const changes: WatchChange[] = [];
+      for (const c of d.changes) {
+        const key = identityKey(this.spec.scope, c.identity);
+        const known = this.visible === null || this.visible.has(key);
+        if (c.op === "upsert" && c.item !== undefined && this.hub.matches(this.spec, c.item)) {
+          changes.push(c);
+          this.visible?.add(key);
+        } else if (known) {
+          changes.push({ op: "delete", identity: c.identity });
+          this.visible?.delete(key);
+        }
+      }
+      if (changes.length === 0) continue;
+      if (this.behind) continue;
+      if (this.pending.length >= this.hub.config.clientQueueMax) {
+        // fell behind: drop what is queued; it gets a reset + snapshot when it reads again
+        this.pending = [];
+        this.behind = true;
+        continue;
+      }
+      this.pending.push(this.hub.line(this.spec, "delta", d.sequence, { changes }));
+    }
+    const last = deltas.at(-1);
+    if (last !== undefined && !this.behind) this.at = Math.max(this.at, last.sequence);
+    this.kick();
+  }
+
+  heartbeat(): void {
+    if (this.ended || this.behind || this.pending.length > 0) return;
+    this.at = Math.max(this.at, this.hub.sequence);
+    this.pending.push(this.hub.line(this.spec, "heartbeat", this.at, {}));
+    this.kick();
+  }
+
+  end(reason: ResetReason): void {
+    if (this.ended) return;
+    this.pending.push(this.hub.resetLine(this.spec, reason, true));
+    this.ended = true;
+    this.kick();
+  }
+
+  /** what is ready now, without waiting (response mode) */
+  takeNow(): WatchLine[] {
+    if (this.behind) {
+      this.behind = false;
+      this.pending = [this.hub.resetLine(this.spec, "slow_consumer", false), this.snapshot()];
+    }
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  /** the next lines to write (waits until there are some); [] once ended and drained */
+  async next(): Promise<WatchLine[]> {
+    for (;;) {
+      if (this.behind) {
+        this.behind = false;
+        this.pending = [this.hub.resetLine(this.spec, "slow_consumer", false), this.snapshot()];
+      }
+      if (this.pending.length > 0) {
+        const out = this.pending;
+        this.pending = [];
+        return out;
+      }
+      if (this.ended) return [];
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  cancel(): void {
+    this.ended = true;
+    this.pending = [];
+    this.kick();
+  }
+}
