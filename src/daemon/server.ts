@@ -88,7 +88,7 @@ export function createFetchHandler(ctx: DaemonContext): FetchHandler {
         ctx.log.error("store failure", { code, message: err instanceof Error ? err.message : String(err) });
         return errorResponse(new AgtmuxError("E_STORE", `the store refused the write (${code}); nothing was acknowledged`, { sqlite_code: code }));
       }
-      ctx.log.error("internal error", { message: err instanceof Error ? err.message : String(err) });
+      ctx.log.error("internal error", { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
       return errorResponse(new AgtmuxError("E_INTERNAL", "internal error", {}));
     } finally {
       inFlight--;
