@@ -15,6 +15,8 @@ import { relayCommand } from "./commands/relay.ts";
 import { globalArgs } from "./commands/common.ts";
 import { statusCommand } from "./commands/status.ts";
 import { targetCommand } from "./commands/target.ts";
+import { waitCommand } from "./commands/wait.ts";
+import { watchCommand } from "./commands/watch.ts";
 import { buildInfo, makeContext } from "./context.ts";
 import { reportError } from "./output.ts";
 
@@ -33,7 +35,7 @@ export const root = defineCommand({
   meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
   // bare `agtmux [flags]` is `agtmux list panes [flags]`
   args: { ...paneArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
-  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
+  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, watch: watchCommand, wait: waitCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
   async run(c) {
     if (c.args.version === true) return versionCommand.run?.(c as never);
     // bare `agtmux` shows the pane list

@@ -164,3 +164,151 @@ export function renderSessions(st: Style, r: ListResponse<SessionItem | SessionN
   out.push(dim(st, summaryLine(st, r.summary)));
   return out.join("\n");
 }
+
+// ---- live views (agtmux watch / wait) ----
+
+/** The states that need you, per state: what the tmux segment and the prompt show. */
+export interface NeedsActionCounts {
+  waiting_approval: number;
+  waiting_input: number;
+  error: number;
+}
+
+export function needsActionCounts(items: readonly PaneItem[]): NeedsActionCounts {
+  const c: NeedsActionCounts = { waiting_approval: 0, waiting_input: 0, error: 0 };
+  for (const p of items) {
+    if (p.agent === null) continue;
+    if (p.state === "waiting_approval" || p.state === "waiting_input" || p.state === "error") c[p.state]++;
+  }
+  return c;
+}
+
+/**
+ * Glyphs of the tmux segment (docs/cli-watch.md): `!` an approval waits (allow
+ * this tool call?), `?` the agent asks you something, `✗` an agent failed.
+ * One column each, in every font tmux is used with; colours match the table's.
+ */
+export const SEGMENT_GLYPHS = { waiting_approval: "!", waiting_input: "?", error: "✗" } as const;
+const SEGMENT_ORDER = ["waiting_approval", "waiting_input", "error"] as const;
+const TMUX_STYLE: Record<keyof NeedsActionCounts, string> = { waiting_approval: "fg=magenta,bold", waiting_input: "fg=yellow,bold", error: "fg=red,bold" };
+const PROMPT_WORD: Record<keyof NeedsActionCounts, string> = { waiting_approval: "approve", waiting_input: "input", error: "error" };
+
+/** `#[fg=magenta,bold]!2 #[fg=yellow,bold]?1#[default]`; "" when nothing needs you. */
+export function tmuxSegment(c: NeedsActionCounts): string {
+  const parts = SEGMENT_ORDER.filter((s) => c[s] > 0).map((s) => `#[${TMUX_STYLE[s]}]${SEGMENT_GLYPHS[s]}${c[s]}`);
+  return parts.length === 0 ? "" : `${parts.join(" ")}#[default]`;
+}
+
+/** `agt:2approve 1input`; "" when nothing needs you. */
+export function promptSegment(c: NeedsActionCounts): string {
+  const parts = SEGMENT_ORDER.filter((s) => c[s] > 0).map((s) => `${c[s]}${PROMPT_WORD[s]}`);
+  return parts.length === 0 ? "" : `agt:${parts.join(" ")}`;
+}
+
+/** Ages as of now (a live view redraws them between changes); age_s is otherwise as of generated_at. */
+export function withFreshAges(items: readonly PaneItem[], nowMs: number): PaneItem[] {
+  return items.map((p) => {
+    if (p.updated_at === null || p.age_s === null) return p;
+    const at = Date.parse(p.updated_at);
+    return Number.isFinite(at) ? { ...p, age_s: Math.max(0, Math.floor((nowMs - at) / 1000)) } : p;
+  });
+}
+
+/** The `agtmux list <scope>` table for a list-shaped response. */
+export function renderScope(st: Style, scope: "panes" | "windows" | "sessions", r: ListResponse<unknown>): string {
+  if (scope === "panes") return renderPanes(st, r as ListResponse<PaneItem>);
+  if (scope === "windows") return renderWindows(st, r as ListResponse<WindowItem>);
+  return renderSessions(st, r as ListResponse<SessionItem | SessionNameItem>);
+}
+
+/** At most `cols` visible columns; our SGR escapes are kept (and closed when cut). */
+export function clipWidth(s: string, cols: number): string {
+  if (width(s) <= cols) return s;
+  let out = "";
+  let w = 0;
+  let styled = false;
+  for (let i = 0; i < s.length; ) {
+    if (s.charCodeAt(i) === 0x1b) {
+      // oxlint-disable-next-line no-control-regex -- our own SGR escapes
+      const m = /^\u001b\[[0-9;]*m/.exec(s.slice(i));
+      if (m !== null) {
+        out += m[0];
+        styled = true;
+        i += m[0].length;
+        continue;
+      }
+    }
+    const ch = String.fromCodePoint(s.codePointAt(i) ?? 0x3f);
+    const cw = width(ch);
+    if (w + cw > cols - 1) {
+      out += "…";
+      break;
+    }
+    out += ch;
+    w += cw;
+    i += ch.length;
+  }
+  return styled ? `${out}\u001b[0m` : out;
+}
+
+const HIDE_CURSOR = "\u001b[?25l";
+const SHOW_CURSOR = "\u001b[?25h";
+const HOME = "\u001b[H";
+/** erase to the end of the line / of the screen */
+const EL = "\u001b[K";
+const ED = "\u001b[J";
+
+export interface FrameOutput {
+  write(s: string): void;
+  /** redraw in place (a terminal) or append frames (a pipe or file) */
+  tty: boolean;
+  size?: () => { columns?: number | undefined; rows?: number | undefined };
+}
+
+/**
+ * Draws a live view. On a terminal: in place and flicker-free (cursor hidden,
+ * home, each line then erase-to-end-of-line, then erase-below; no screen
+ * clear), clipped to the window, and only when the text changed. Elsewhere:
+ * one frame per change (the header is not compared), separated by a blank line.
+ */
+export class FrameWriter {
+  private last: string | null = null;
+  private drawn = false;
+  constructor(private readonly o: FrameOutput) {}
+
+  /** true when something was written */
+  frame(header: readonly string[], body: readonly string[]): boolean {
+    if (!this.o.tty) {
+      const key = body.join("\n");
+      if (key === this.last) return false;
+      this.o.write(`${this.last === null ? "" : "\n"}${[...header, ...body].join("\n")}\n`);
+      this.last = key;
+      return true;
+    }
+    const { columns, rows } = this.o.size?.() ?? {};
+    let lines = [...header, ...body];
+    if (rows !== undefined && rows > 1 && lines.length > rows) {
+      const more = lines.length - (rows - 1);
+      lines = [...lines.slice(0, rows - 1), `… ${more} more line${more === 1 ? "" : "s"}`];
+    }
+    // one column spare: erasing from a pending wrap at the last column would eat the last character
+    if (columns !== undefined && columns > 1) lines = lines.map((l) => clipWidth(l, columns - 1));
+    const text = lines.join("\n");
+    if (text === this.last) return false;
+    this.o.write(`${this.drawn ? "" : HIDE_CURSOR}${HOME}${lines.map((l) => `${l}${EL}`).join("\n")}${ED}`);
+    this.last = text;
+    this.drawn = true;
+    return true;
+  }
+
+  /** the next frame is drawn even when unchanged (after a resize) */
+  invalidate(): void {
+    if (this.o.tty) this.last = null;
+  }
+
+  /** a terminal gets its cursor back, below the last frame */
+  close(): void {
+    if (this.o.tty && this.drawn) this.o.write(`${SHOW_CURSOR}\n`);
+    this.drawn = false;
+  }
+}

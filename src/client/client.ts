@@ -15,6 +15,7 @@ import type {
   WindowItem,
 } from "../wire/list.ts";
 import type { EventsResponse, HealthResponse } from "../wire/types.ts";
+import type { WatchResponse, WatchScope } from "../wire/watch.ts";
 
 /** POST /v1/targets (contracts §7 `target add`). */
 export interface AddTargetBody {
@@ -56,6 +57,22 @@ export function listQueryString(q: ListQuery): string {
   }
   const s = p.toString();
   return s === "" ? "" : `?${s}`;
+}
+
+/** Query of `GET /v1/watch`: a scope plus the read API's filters (no `ref`). */
+export interface WatchQuery extends Omit<ListQuery, "ref"> {
+  scope?: WatchScope | undefined;
+}
+
+/** `/v1/watch?scope=…&<list filters>[&cursor=…][&once=1]` */
+export function watchPath(q: WatchQuery, o: { cursor?: string | undefined; once?: boolean } = {}): string {
+  const { scope, ...filters } = q;
+  const p = new URLSearchParams(listQueryString(filters).slice(1));
+  if (scope !== undefined) p.set("scope", scope);
+  if (o.cursor !== undefined) p.set("cursor", o.cursor);
+  if (o.once === true) p.set("once", "1");
+  const s = p.toString();
+  return s === "" ? "/v1/watch" : `/v1/watch?${s}`;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
@@ -141,6 +158,15 @@ export class AgtmuxClient {
     return this.request("DELETE", `/v1/targets/${encodeURIComponent(name)}`, undefined, { timeoutMs: TARGET_OP_TIMEOUT_MS });
   }
 
+  /**
+   * `GET /v1/watch?once=1` (response mode): the snapshot, or with a cursor
+   * the deltas after it (E_CURSOR_EXPIRED / E_CURSOR_INVALID otherwise).
+   * The stream itself is in ./watch.ts.
+   */
+  watchOnce(q: WatchQuery = {}, opts: { cursor?: string | undefined; timeoutMs?: number } = {}): Promise<WatchResponse> {
+    return this.request("GET", watchPath(q, { cursor: opts.cursor, once: true }), undefined, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+  }
+
   /** true when a daemon answers on the socket */
   async ping(timeoutMs = 1_000): Promise<boolean> {
     try {
@@ -152,13 +178,15 @@ export class AgtmuxClient {
   }
 }
 
-function unreachable(socket: string, err: unknown): AgtmuxError {
+/** The socket could not be reached (or did not answer in time): E_DAEMON_UNREACHABLE, exit 3. */
+export function unreachable(socket: string, err: unknown): AgtmuxError {
   const e = err as { code?: string; name?: string; message?: string } | null;
   const cause = e?.name === "TimeoutError" ? "timed out" : (e?.code ?? e?.message ?? String(err));
   return new AgtmuxError("E_DAEMON_UNREACHABLE", `agtmux daemon is not reachable at ${socket} (${cause})`, { socket, cause });
 }
 
-function fromEnvelope(body: unknown, status: number): AgtmuxError {
+/** The daemon's error envelope as our typed error (E_INTERNAL when the body is not one). */
+export function fromEnvelope(body: unknown, status: number): AgtmuxError {
   const env = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
   if (env !== undefined && typeof env.code === "string" && isErrorCode(env.code)) {
     const details = env.details !== null && typeof env.details === "object" ? (env.details as Record<string, unknown>) : {};
