@@ -77,7 +77,9 @@ export class WatchHub {
   private readonly retained: Delta[] = [];
   private readonly subs = new Set<Subscription>();
   private dirty = false;
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushTimer: ReturnType<typeof setImmediate> | undefined;
+  /** summaries per client scope, valid until the next rebuild (1,000 watchers share a few) */
+  private readonly summaries = new Map<string, Summary>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private closed = false;
   readonly stats = { flushes: 0, deltas: 0, resets: 0, clients: 0 };
@@ -110,10 +112,11 @@ export class WatchHub {
     if (this.closed) return;
     this.dirty = true;
     if (this.flushTimer !== undefined) return;
-    this.flushTimer = setTimeout(() => {
+    // setImmediate, not setTimeout(0): Bun clamps the latter to ~1 ms, a third of the event → line time
+    this.flushTimer = setImmediate(() => {
       this.flushTimer = undefined;
       this.flush();
-    }, 0);
+    });
   }
 
   /** Diffs now; returns the deltas recorded. */
@@ -131,6 +134,7 @@ export class WatchHub {
     const now = this.clock();
     const panes = this.store.listPaneViews(null).map((r) => toPaneItem(r, now));
     this.panesNow = panes;
+    this.summaries.clear();
     const views: Record<WatchScope, WatchItem[]> = {
       panes,
       windows: windowItems(panes, true, "target"),
@@ -187,7 +191,14 @@ export class WatchHub {
   }
 
   summaryFor(spec: ClientSpec): Summary {
-    return summarize(this.panesNow.filter((p) => inScope(p, spec.filters)));
+    const f = spec.filters;
+    const key = JSON.stringify([f.targets, f.target_session, f.session]);
+    let s = this.summaries.get(key);
+    if (s === undefined) {
+      s = summarize(this.panesNow.filter((p) => inScope(p, f)));
+      this.summaries.set(key, s);
+    }
+    return s;
   }
 
   matches(spec: ClientSpec, item: WatchItem): boolean {
@@ -208,7 +219,7 @@ export class WatchHub {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     for (const s of [...this.subs]) s.end("shutdown");
     this.subs.clear();
