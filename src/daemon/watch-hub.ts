@@ -221,7 +221,7 @@ export class WatchHub {
     this.closed = true;
     if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    for (const s of [...this.subs]) s.end("shutdown");
+    for (const s of this.subs) s.end("shutdown");
     this.subs.clear();
   }
 

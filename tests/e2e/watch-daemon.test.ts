@@ -101,7 +101,7 @@ describe("watch against the daemon", () => {
       { timeoutMs: 10_000, message: "spooled event applied" },
     );
     // the watcher converges on the same state: snapshot + deltas equal the list
-    let held = after?.type === "snapshot" ? after.items.find((p) => p.identity.pane_id === pane)?.state : undefined;
+    let held: string | null | undefined = after?.type === "snapshot" ? after.items.find((p) => p.identity.pane_id === pane)?.state : undefined;
     while (held !== "waiting_approval") {
       const l = await w2.next();
       if (l?.type === "delta") for (const c of l.changes) if (c.identity.target === "host" && "pane_id" in c.identity && c.identity.pane_id === pane) held = c.item?.state ?? undefined;

@@ -113,7 +113,7 @@ function world(panes: number, cfg: Partial<WatchConfig> = {}, streamId = "S1"): 
 /** Reads NDJSON (or SSE) lines from a streaming response. */
 class LineReader {
   private buf = "";
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>; cancel(): Promise<void> };
   private readonly dec = new TextDecoder();
   constructor(readonly res: Response) {
     if (res.body === null) throw new Error("no body");
@@ -129,7 +129,7 @@ class LineReader {
         return line;
       }
       const { value, done } = await this.reader.read();
-      if (done) return this.buf === "" ? null : this.buf;
+      if (done || value === undefined) return this.buf === "" ? null : this.buf;
       this.buf += this.dec.decode(value, { stream: true });
     }
   }

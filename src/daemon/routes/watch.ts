@@ -44,6 +44,11 @@ export function getWatch(ctx: DaemonContext, req: Request, url: URL): Response {
   }
   const q = r.output;
   if (q.ref !== undefined) throw new AgtmuxError("E_BAD_REQUEST", "ref applies to /v1/panes only", { issues: [{ path: "ref", message: "not supported here" }] });
+  if (q.group_by === "session-name") {
+    throw new AgtmuxError("E_BAD_REQUEST", "group_by=session-name is not available on the watch stream (its deltas are per target/session); use GET /v1/sessions", {
+      issues: [{ path: "group_by", message: "not supported here" }],
+    });
+  }
   const hub = hubOf(ctx);
   const scope = q.scope ?? "panes";
   const s = scopeOf(ctx, q);
