@@ -154,7 +154,7 @@ export function postJson(sb: Sandbox, body: unknown): ReturnType<typeof rawFetch
  * Per-file scope: `box()` makes the test's sandbox, `daemon()` starts a daemon in it;
  * after each test every daemon is stopped, any lock holder killed, the sandbox removed.
  */
-export function e2eScope(name: string): { box(): Sandbox; daemon(sb: Sandbox, env?: Record<string, string>): Promise<DaemonProc> } {
+export function e2eScope(name: string): { box(): Sandbox; daemon(sb: Sandbox, env?: Record<string, string>): Promise<DaemonProc>; stopAll(): Promise<void> } {
   let current: Sandbox | undefined;
   const procs: DaemonProc[] = [];
   afterEach(async () => {
@@ -175,6 +175,9 @@ export function e2eScope(name: string): { box(): Sandbox; daemon(sb: Sandbox, en
       const d = await startDaemonProc(sb, env);
       procs.push(d);
       return d;
+    },
+    async stopAll() {
+      for (const d of procs.splice(0)) await stopProc(d);
     },
   };
 }
