@@ -164,4 +164,17 @@ describe("agtmux watch / wait (compiled binary, real tmux)", () => {
     const noDaemon = await runCli(l.sb, ["wait", "--state", "running", "--timeout", "1s"], { env: ENV });
     expect(noDaemon.code).toBe(3);
   }, 60_000);
+
+  test("watch (table) without a TTY appends a plain frame per change, no escape codes; ends cleanly on SIGTERM", async () => {
+    const l = await lab();
+    const w = spawnCli(l.sb, ["watch", "--interval", "60s"]);
+    await waitFor(() => (w.lines().some((x) => x.includes("main")) ? true : null), { timeoutMs: 8_000, message: "first frame" });
+    await l.emit("waiting_approval");
+    await waitFor(() => (w.lines().some((x) => x.includes("waiting_approval")) ? true : null), { timeoutMs: 8_000, message: "frame with the new state" });
+    const text = w.lines().join("\n");
+    expect(text.includes("\u001b")).toBe(false);
+    expect(text.split("\n\n").length).toBeGreaterThanOrEqual(2);
+    w.proc.kill("SIGTERM");
+    expect(await w.proc.exited).toBe(0);
+  }, 60_000);
 });
