@@ -464,7 +464,11 @@ describe("capture and send-keys", () => {
     await s.run("set-option", "-g", "remain-on-exit", "on");
     const pane = (await s.run("new-window", "-d", "-P", "-F", "#{pane_id}", "printf", "plain\\n\u001b[31mRED\u001b[0m\\nlast\\n")).trim();
     await waitFor(async () => (await s.run("display-message", "-p", "-t", pane, "#{pane_dead}")).trim() === "1");
-    const plain = await s.tmux.capturePane(pane, { lines: 100, ansi: false });
+    // the pane can be dead before tmux has read the rest of its output from the pty
+    const plain = await waitFor(async () => {
+      const c = await s.tmux.capturePane(pane, { lines: 100, ansi: false });
+      return c.includes("last") ? c : null;
+    });
     // remain-on-exit adds a "Pane is dead" line at the bottom
     expect(plain.split("\n").slice(0, 3)).toEqual(["plain", "RED", "last"]);
     const ansi = await s.tmux.capturePane(pane, { lines: 100, ansi: true });
