@@ -177,4 +177,25 @@ describe("agtmux watch / wait (compiled binary, real tmux)", () => {
     w.proc.kill("SIGTERM");
     expect(await w.proc.exited).toBe(0);
   }, 60_000);
+
+  test("TC-051 `agtmux watch --format jsonl` survives a daemon restart by itself: terminal reset, then reset + snapshot of the new stream, then its deltas", async () => {
+    const l = await lab();
+    const w = spawnCli(l.sb, ["watch", "--format", "jsonl"]);
+    const parsed = (): Array<WatchLine<PaneItem>> => w.lines().map((x) => JSON.parse(x) as WatchLine<PaneItem>);
+    await waitFor(() => (parsed().some((x) => x.type === "snapshot") ? true : null), { timeoutMs: 8_000, message: "first snapshot" });
+    const first = parsed()[0]?.stream_id;
+    await scope.stopAll();
+    await scope.daemon(l.sb);
+    await waitFor(() => (parsed().some((x) => x.type === "snapshot" && x.stream_id !== first) ? true : null), { timeoutMs: 15_000, message: "snapshot of the new stream" });
+    const types = parsed().map((x) => `${x.type}${x.type === "reset" ? `:${x.reason}` : ""}`);
+    expect(types).toContain("reset:shutdown");
+    expect(types).toContain("reset:stream_changed");
+    await l.emit("error");
+    await waitFor(() => (parsed().some((x) => x.type === "delta" && x.stream_id !== first && x.changes.some((c) => c.item?.state === "error")) ? true : null), {
+      timeoutMs: 8_000,
+      message: "a delta from the new daemon",
+    });
+    w.proc.kill("SIGTERM");
+    expect(await w.proc.exited).toBe(0);
+  }, 60_000);
 });
