@@ -12,6 +12,7 @@ import { getHealth } from "./routes/health.ts";
 import { getPanes, getSessions, getTargets, getWindows } from "./routes/list.ts";
 import { deleteTarget, getTarget, postConnect, postTarget } from "./routes/targets.ts";
 import { getWatch } from "./routes/watch.ts";
+import { getActions, postAction } from "./routes/actions.ts";
 
 type Handler = (ctx: DaemonContext, req: Request, url: URL, params: Record<string, string>) => Response | Promise<Response>;
 
@@ -27,6 +28,8 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   "/v1/targets/{name}/connect": { POST: (ctx, req, _url, p) => postConnect(ctx, req, p.name ?? "") },
   "/v1/explain": { GET: (ctx, _req, url) => getExplain(ctx, url) },
   "/v1/watch": { GET: (ctx, req, url) => getWatch(ctx, req, url) },
+  "/v1/actions": { GET: (ctx, _req, url) => getActions(ctx, url) },
+  "/v1/actions/{type}": { POST: (ctx, req, _url, p) => postAction(ctx, req, p.type ?? "") },
 };
 
 /** `{name}` segments match one percent-decoded path segment. */

@@ -73,6 +73,36 @@ export interface EventRow {
   raw_payload: string | null;
 }
 
+export interface ActionRow {
+  action_id: string;
+  action_type: "attach" | "send" | "view-output" | "kill";
+  request_ref: string;
+  request_hash: string;
+  ref: string;
+  target_id: string | null;
+  pane_id: string | null;
+  runtime_id: string | null;
+  snapshot_id: string | null;
+  requested_by: string | null;
+  payload: string | null;
+  result_code: string | null;
+  result: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface SnapshotRow {
+  snapshot_id: string;
+  target_id: string;
+  pane_id: string;
+  runtime_id: string | null;
+  state: string | null;
+  state_version: number;
+  observed_at: number;
+  expires_at: number;
+  nonce: string;
+}
+
 export type InboxStatus = "pending_bind" | "bound" | "dropped_unbound";
 
 export interface InboxRow {
@@ -299,6 +329,27 @@ export class Store {
   dedupeSeen(runtimeId: string, source: string, dedupeKey: string): boolean {
     return this.s.dedupeSeen.get({ runtime_id: runtimeId, source, dedupe_key: dedupeKey }) !== null;
   }
+  // --- actions (contracts §10) ----------------------------------------------
+  getAction(type: string, requestRef: string): ActionRow | null {
+    return this.s.getAction.get({ type, ref: requestRef });
+  }
+  getSnapshot(id: string): SnapshotRow | null {
+    return this.s.getSnapshot.get({ id });
+  }
+  /** the action row and its snapshot, together (one transaction) */
+  insertAction(a: ActionRow, snap: SnapshotRow | null): void {
+    this.tx(() => {
+      if (snap !== null) this.s.insertSnapshot.run({ ...snap });
+      this.s.insertAction.run({ ...a });
+    });
+  }
+  completeAction(id: string, code: string, result: string | null, now: number): void {
+    this.s.completeAction.run({ id, code, result, now });
+  }
+  listActions(limit: number): ActionRow[] {
+    return this.s.listActions.all({ limit });
+  }
+
   insertEvent(e: EventRow): void {
     this.s.insertEvent.run({ ...e });
   }
@@ -513,6 +564,20 @@ function prepare(db: Database) {
     activeRuntimesForTarget: q<RuntimeRow, { target: string }>(HOT_QUERIES.activeRuntimesForTarget),
     eventIdSeen: q<{ x: number }, { id: string }>(HOT_QUERIES.eventIdSeen),
     dedupeSeen: q<{ x: number }, { runtime_id: string; source: string; dedupe_key: string }>(HOT_QUERIES.dedupeSeen),
+    getAction: q<ActionRow, { type: string; ref: string }>("SELECT * FROM actions WHERE action_type = $type AND request_ref = $ref"),
+    getSnapshot: q<SnapshotRow, { id: string }>("SELECT * FROM action_snapshots WHERE snapshot_id = $id"),
+    insertSnapshot: q<unknown, Record<string, string | number | null>>(
+      `INSERT INTO action_snapshots (snapshot_id, target_id, pane_id, runtime_id, state, state_version, observed_at, expires_at, nonce)
+       VALUES ($snapshot_id, $target_id, $pane_id, $runtime_id, $state, $state_version, $observed_at, $expires_at, $nonce)`,
+    ),
+    insertAction: q<unknown, Record<string, string | number | null>>(
+      `INSERT INTO actions (action_id, action_type, request_ref, request_hash, ref, target_id, pane_id, runtime_id, snapshot_id, requested_by, payload, result_code, result, created_at, completed_at)
+       VALUES ($action_id, $action_type, $request_ref, $request_hash, $ref, $target_id, $pane_id, $runtime_id, $snapshot_id, $requested_by, $payload, $result_code, $result, $created_at, $completed_at)`,
+    ),
+    completeAction: q<unknown, { id: string; code: string; result: string | null; now: number }>(
+      "UPDATE actions SET result_code = $code, result = $result, completed_at = $now WHERE action_id = $id",
+    ),
+    listActions: q<ActionRow, { limit: number }>("SELECT * FROM actions ORDER BY created_at DESC, action_id DESC LIMIT $limit"),
     insertEvent: q<unknown, Record<string, string | number | null>>(
       `INSERT INTO events (event_id, runtime_id, target_id, pane_id, source, event_type, dedupe_key, source_event_id, source_seq,
          event_time, ingested_at, effective_time, pid, start_hint, agent_type, action_id, norm_kind, norm_state, norm_confidence,

@@ -404,6 +404,34 @@ export class Tmux {
     await this.run(["send-keys", "-t", paneId, ...(opts.literal ? ["-l"] : []), "--", ...keys]);
   }
 
+  /**
+   * A named paste buffer from `data` (given on stdin, so any bytes and any
+   * size are safe), pasted into the pane with bracketed-paste markers when
+   * the application asked for them (-p) and deleted after (-d).
+   */
+  async pasteText(paneId: string, bufferName: string, data: string): Promise<void> {
+    checkId(paneId, PANE_ID_RE, "pane id");
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(bufferName)) throw new TypeError(`pasteText: bad buffer name ${bufferName}`);
+    let r: ExecResult;
+    try {
+      r = await this.exec.exec(this.argv("load-buffer", "-b", bufferName, "-"), { timeoutMs: Math.max(this.timeoutMs, 15_000), env: CLEAN_ENV, stdin: data });
+    } catch (err) {
+      throw toTmuxError(err, this.bin);
+    }
+    if (r.code !== 0) throw new TmuxError("failed", `tmux load-buffer failed: ${r.stderr.trim()}`, r.stderr);
+    try {
+      await this.run(["paste-buffer", "-d", "-p", "-b", bufferName, "-t", paneId]);
+    } finally {
+      await this.run(["delete-buffer", "-b", bufferName]).catch(() => {}); // already gone after -d
+    }
+  }
+
+  /** Makes the pane the active one of its window and the window the current one of its session. */
+  async selectPane(windowId: string, paneId: string): Promise<void> {
+    checkId(paneId, PANE_ID_RE, "pane id");
+    await this.run(["select-window", "-t", windowId, ";", "select-pane", "-t", paneId]);
+  }
+
   /** Kills the server; a server that is already gone is not an error. */
   async killServer(): Promise<void> {
     try {

@@ -70,7 +70,7 @@ describe("collector (real tmux)", () => {
     const { h, server, c, exec } = await setup({ session: "dev" });
     await server.run("split-window", "-t", "dev", `${bin}/claude`, "1000");
     await server.run("new-window", "-t", "dev", "-n", "cx", "node", codexJs);
-    await server.run("new-session", "-d", "-s", "other", `${bin}/cursor-agent`, "1000");
+    await server.run("new-session", "-d", "-s", "other", "-n", "cursor-agent", `${bin}/cursor-agent`, "1000"); // named: automatic-rename may still say "tmux" while it execs
     await waitFor(async () => (await server.run("list-panes", "-a", "-F", "#{pane_current_command}")).includes("node"), { message: "node started" });
     const before = exec.execs.length;
     await c.scanNow();
