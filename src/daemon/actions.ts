@@ -375,6 +375,9 @@ const SGR = new RegExp(`${ESC}\\[[0-9;]*m`, "g");
 /** text that starts dim (SGR 2), bright black (90) or a 256-colour grey: a placeholder */
 const DIM_START = new RegExp(`^\\s*${ESC}\\[(?:[0-9;]*;)?(?:2|90|38;5;2[34][0-9])(?:;[0-9;]*)?m`);
 
+/** what agents show in an empty input box (also drawn dim; matched as text when the styling is not) */
+const PLACEHOLDERS = /^(?:Ask Codex to do anything|Try "[^"]*"|Type your message.*|Implement \{feature\}|Find and fix a bug in @filename|Write tests for @filename|Improve documentation in @filename|Summarize recent commits|Explain this codebase)$/;
+
 /** the input line of a screen with text a user typed (not a dim placeholder) */
 export function findDraft(screen: string): string | null {
   const rows = screen.split("\n");
@@ -384,7 +387,7 @@ export function findDraft(screen: string): string | null {
     const m = /^\s*[│|]?\s*([>❯›])\s?(.*?)\s*[│|]?\s*$/.exec(plain);
     if (m === null) continue;
     const typed = (m[2] ?? "").trim();
-    if (typed === "") return null;
+    if (typed === "" || PLACEHOLDERS.test(typed)) return null;
     // placeholder text is drawn dim (SGR 2) or grey (90): ignore it
     const afterGlyph = raw.slice(raw.indexOf(m[1] as string) + 1);
     if (DIM_START.test(afterGlyph)) return null;
