@@ -6,6 +6,8 @@
 import { defineCommand } from "citty";
 import { AgtmuxError, EXIT } from "../domain/errors.ts";
 import { findCommand, parseStrict, usage } from "./args.ts";
+import { actionsCommand } from "./commands/actions.ts";
+import { attachCommand } from "./commands/attach.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { emitCommand } from "./commands/emit.ts";
 import { explainCommand } from "./commands/explain.ts";
@@ -13,8 +15,11 @@ import { setupHooksCommand } from "./commands/setup-hooks.ts";
 import { listCommand, listPanes, paneArgs } from "./commands/list.ts";
 import { relayCommand } from "./commands/relay.ts";
 import { globalArgs } from "./commands/common.ts";
+import { killCommand } from "./commands/kill.ts";
+import { sendCommand } from "./commands/send.ts";
 import { statusCommand } from "./commands/status.ts";
 import { targetCommand } from "./commands/target.ts";
+import { viewOutputCommand } from "./commands/view-output.ts";
 import { waitCommand } from "./commands/wait.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { buildInfo, makeContext } from "./context.ts";
@@ -35,7 +40,7 @@ export const root = defineCommand({
   meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
   // bare `agtmux [flags]` is `agtmux list panes [flags]`
   args: { ...paneArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
-  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, watch: watchCommand, wait: waitCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
+  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, attach: attachCommand, send: sendCommand, "view-output": viewOutputCommand, kill: killCommand, actions: actionsCommand, watch: watchCommand, wait: waitCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
   async run(c) {
     if (c.args.version === true) return versionCommand.run?.(c as never);
     // bare `agtmux` shows the pane list

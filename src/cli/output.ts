@@ -11,7 +11,14 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   E_RUNTIME_STALE: "agtmux list panes   (the agent in that pane changed)",
 };
 
-export function reportError(ctx: Pick<CliContext, "json" | "out" | "err">, err: unknown): number {
+/** Per-command overrides: the action commands have their own exit codes and hints (docs/cli-actions.md). */
+export interface ReportOptions {
+  exitCodeFor?: (code: ErrorCode) => number;
+  /** a hint for this error; undefined falls back to the table above */
+  hint?: (e: AgtmuxError) => string | undefined;
+}
+
+export function reportError(ctx: Pick<CliContext, "json" | "out" | "err">, err: unknown, opts: ReportOptions = {}): number {
   const e =
     err instanceof AgtmuxError
       ? err
@@ -21,8 +28,8 @@ export function reportError(ctx: Pick<CliContext, "json" | "out" | "err">, err: 
   } else {
     ctx.err(`agtmux: ${e.message} [${e.code}]`);
     const log = typeof e.details.log === "string" ? e.details.log : undefined;
-    const hint = log !== undefined ? `read the daemon log: ${log}` : HINTS[e.code];
+    const hint = log !== undefined ? `read the daemon log: ${log}` : (opts.hint?.(e) ?? HINTS[e.code]);
     if (hint !== undefined) ctx.err(`Try: ${hint}`);
   }
-  return exitCodeFor(e.code);
+  return (opts.exitCodeFor ?? exitCodeFor)(e.code);
 }

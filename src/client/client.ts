@@ -3,6 +3,19 @@
  * knows the wire types; it never imports the daemon.
  */
 import { AgtmuxError, isErrorCode } from "../domain/errors.ts";
+import type {
+  ActionResponse,
+  ActionType,
+  ActionsResponse,
+  AttachRequest,
+  AttachResult,
+  KillRequest,
+  KillResult,
+  SendRequest,
+  SendResult,
+  ViewOutputRequest,
+  ViewOutputResult,
+} from "../wire/actions.ts";
 import type { ExplainResponse } from "../wire/explain.ts";
 import type {
   ListResponse,
@@ -76,6 +89,24 @@ export function watchPath(q: WatchQuery, o: { cursor?: string | undefined; once?
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
+/** an action re-scans its target first (an ssh round trip or more) and a send may paste 1 MiB */
+export const ACTION_TIMEOUT_MS = 30_000;
+
+/** The request body of each action type (contracts §10, src/wire/actions.ts). */
+export interface ActionBodies {
+  attach: AttachRequest;
+  send: SendRequest;
+  "view-output": ViewOutputRequest;
+  kill: KillRequest;
+}
+
+/** What each action type answers in `result`. */
+export interface ActionResults {
+  attach: AttachResult;
+  send: SendResult;
+  "view-output": ViewOutputResult;
+  kill: KillResult;
+}
 
 export interface ClientOptions {
   socket: string;
@@ -165,6 +196,19 @@ export class AgtmuxClient {
    */
   watchOnce(q: WatchQuery = {}, opts: { cursor?: string | undefined; timeoutMs?: number } = {}): Promise<WatchResponse> {
     return this.request("GET", watchPath(q, { cursor: opts.cursor, once: true }), undefined, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+  }
+
+  /**
+   * `POST /v1/actions/{type}`. The daemon is idempotent by (type, request_ref):
+   * repeating the same body with the same request_ref replays the stored answer.
+   */
+  action<T extends ActionType>(type: T, body: ActionBodies[T], opts: { timeoutMs?: number } = {}): Promise<ActionResponse<ActionResults[T]>> {
+    return this.request("POST", `/v1/actions/${type}`, body, { timeoutMs: opts.timeoutMs ?? ACTION_TIMEOUT_MS });
+  }
+
+  /** `GET /v1/actions?limit=N`: the audit trail, newest first. */
+  actions(limit?: number): Promise<ActionsResponse> {
+    return this.request("GET", limit === undefined ? "/v1/actions" : `/v1/actions?limit=${limit}`);
   }
 
   /** true when a daemon answers on the socket */

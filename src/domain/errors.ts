@@ -93,6 +93,49 @@ export function exitCodeFor(code: ErrorCode): number {
   return EXIT.failure;
 }
 
+/**
+ * Exit codes of the action commands (attach, send, view-output, kill, actions;
+ * docs/cli-actions.md): a script can tell "the ref names nothing" from "refused
+ * because the pane changed" from "the host is down" without parsing text.
+ * Only these commands use it; every other command keeps exitCodeFor.
+ */
+export const ACTION_EXIT = { ...EXIT, ref: 4, refused: 5, target_unreachable: 6, idempotency_conflict: 7, pid_unavailable: 8 } as const;
+
+/** One row per code (the compiler checks that every code has one). */
+const ACTION_EXIT_CODES: Record<ErrorCode, number> = {
+  E_REF_INVALID: ACTION_EXIT.ref,
+  E_REF_INVALID_ENCODING: ACTION_EXIT.ref,
+  E_REF_NOT_FOUND: ACTION_EXIT.ref,
+  E_REF_AMBIGUOUS: ACTION_EXIT.ref,
+  E_RUNTIME_STALE: ACTION_EXIT.refused,
+  E_PRECONDITION_FAILED: ACTION_EXIT.refused,
+  E_SNAPSHOT_EXPIRED: ACTION_EXIT.refused,
+  E_TARGET_UNREACHABLE: ACTION_EXIT.target_unreachable,
+  E_IDEMPOTENCY_CONFLICT: ACTION_EXIT.idempotency_conflict,
+  E_PID_UNAVAILABLE: ACTION_EXIT.pid_unavailable,
+  // the request itself was wrong (a flag value the daemon refused, e.g. text with newlines without --paste)
+  E_USAGE: ACTION_EXIT.usage,
+  E_BAD_REQUEST: ACTION_EXIT.usage,
+  E_PAYLOAD_TOO_LARGE: ACTION_EXIT.usage,
+  // no daemon to act: not there, or going away (after the retries)
+  E_DAEMON_UNREACHABLE: ACTION_EXIT.unreachable,
+  E_SHUTTING_DOWN: ACTION_EXIT.unreachable,
+  E_CURSOR_INVALID: ACTION_EXIT.failure,
+  E_CURSOR_EXPIRED: ACTION_EXIT.failure,
+  E_UNSUPPORTED_MEDIA_TYPE: ACTION_EXIT.failure,
+  E_NOT_FOUND: ACTION_EXIT.failure, // a daemon without the actions API (older binary)
+  E_METHOD_NOT_ALLOWED: ACTION_EXIT.failure,
+  E_DAEMON_RUNNING: ACTION_EXIT.failure,
+  E_STORE: ACTION_EXIT.failure,
+  E_TARGET_EXISTS: ACTION_EXIT.failure,
+  E_INTERNAL: ACTION_EXIT.failure,
+};
+
+/** Exit code of an action command for an error code (0 ok, 1 other, 2 usage, 3 unreachable, 4 ref, 5 refused, 6 target down, 7 idempotency, 8 pid). */
+export function actionExitCodeFor(code: ErrorCode): number {
+  return ACTION_EXIT_CODES[code] ?? ACTION_EXIT.failure;
+}
+
 export function isErrorCode(s: string): s is ErrorCode {
   return (CONTRACT_ERROR_CODES as readonly string[]).includes(s) || (EXTRA_ERROR_CODES as readonly string[]).includes(s);
 }
