@@ -51,10 +51,23 @@ export async function parseStrict(cmd: AnyCommand, rest: string[]): Promise<Reco
     const aliases = (a as { alias?: string | string[] }).alias;
     for (const al of Array.isArray(aliases) ? aliases : aliases === undefined ? [] : [aliases]) known.add(al);
   }
-  for (const tok of rest) {
+  const stringFlags = new Set<string>();
+  for (const [name, a] of Object.entries(def)) {
+    if (a.type !== "string") continue;
+    stringFlags.add(name);
+    const aliases = (a as { alias?: string | string[] }).alias;
+    for (const al of Array.isArray(aliases) ? aliases : aliases === undefined ? [] : [aliases]) stringFlags.add(al);
+  }
+  for (let i = 0; i < rest.length; i++) {
+    const tok = rest[i] as string;
     if (tok === "--") break;
     if (!tok.startsWith("-") || tok === "-") continue;
     const name = tok.replace(/^--?/, "").split("=")[0] ?? "";
+    // `--text "-l -H"`: the value of a string flag is data, never a flag
+    if (stringFlags.has(name) && !tok.includes("=")) {
+      i++;
+      continue;
+    }
     const base = name.startsWith("no-") ? name.slice(3) : name;
     if (!known.has(name) && !known.has(base) && !known.has(camel(name))) {
       const suggestion = closest(name, [...known]);

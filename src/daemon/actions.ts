@@ -233,11 +233,12 @@ export class ActionService {
       if (type === "attach") {
         await w.tmux.selectPane(pane.identity.window_id, id);
         const t = this.ctx.store.getTarget(pane.identity.target);
-        const sock = t?.tmux_socket ?? null;
         return {
           kind: w.kind,
-          ssh_target: w.kind === "ssh" ? (t?.connection_ref ?? null) : null,
-          tmux_socket: sock === null ? null : sock.includes("/") ? { path: sock } : { name: sock },
+          // the ssh worker connects to connection_ref, else the target's name
+          ssh_target: w.kind === "ssh" ? (t?.connection_ref ?? pane.identity.target) : null,
+          // the server the worker really watches (host: the one the daemon was started from)
+          tmux_socket: w.tmux.socket.path !== undefined ? { path: w.tmux.socket.path } : w.tmux.socket.name !== undefined ? { name: w.tmux.socket.name } : null,
           session_id: pane.session_id,
           window_id: pane.identity.window_id,
           pane_id: id,
