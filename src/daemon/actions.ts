@@ -214,6 +214,16 @@ export class ActionService {
     return current;
   }
 
+  /** a fresh scan still shows the runtime the action was checked against */
+  private async sameRuntime(w: CollectingWorker, pane: PaneItem): Promise<void> {
+    await w.collector.scanNow();
+    const rt = this.ctx.store.activeRuntime(pane.identity.target, pane.identity.pane_id)?.runtime_id ?? null;
+    const want = pane.agent?.runtime_id ?? null;
+    if (rt !== want) {
+      throw new AgtmuxError("E_RUNTIME_STALE", `the pane's agent changed while sending (${want ?? "none"} → ${rt ?? "none"}): Enter not sent`, { runtime_id: rt, expected: want });
+    }
+  }
+
   private worker(target: string): CollectingWorker {
     const w = this.ctx.targets?.get(target);
     if (!(w instanceof CollectingWorker)) throw new AgtmuxError("E_TARGET_UNREACHABLE", `no worker runs for target ${target}`, { target });
@@ -265,30 +275,39 @@ export class ActionService {
       if (pane.state === "waiting_approval" && b.approve !== true && (b.keys?.length ?? 0) + (b.enter === true ? 1 : 0) > 0) {
         throw new AgtmuxError("E_PRECONDITION_FAILED", "the agent waits for an approval: sending keys to it answers it; say so with --approve (or --force)", { state: pane.state });
       }
-      if (text !== "" || b.enter === true) {
+      const answering = pane.state === "waiting_approval" && b.approve === true && text === "";
+      if ((text !== "" || b.enter === true) && !answering) {
         const draft = await this.draftIn(w, id);
         if (draft !== null) {
           throw new AgtmuxError("E_PRECONDITION_FAILED", `the agent's input box holds a half-typed draft (${JSON.stringify(draft.slice(0, 40))}): not typing over it; --force to send anyway`, { draft: redactString(draft.slice(0, 200)) });
         }
       }
     }
+    // every delivery is conditional, in tmux itself, on the pane still running the process we checked
+    const panePid = pane.pane_pid;
+    if (panePid === null) throw new AgtmuxError("E_RUNTIME_STALE", "the pane has no process (dead pane)", { pane_id: id });
+    const deliver = async (input: Parameters<typeof w.tmux.guardedInput>[2]): Promise<void> => {
+      if (!(await w.tmux.guardedInput(id, panePid, input))) {
+        throw new AgtmuxError("E_RUNTIME_STALE", "the pane runs another process now (respawned while sending): nothing more was sent", { pane_id: id, pane_pid: panePid });
+      }
+    };
     let via: SendResult["via"] = "none";
     if (text !== "") {
-      if (b.paste === true || text.length > 4096) {
-        await w.tmux.pasteText(id, `agtmux-${randomUUID().slice(0, 8)}`, text);
-        via = "paste";
-      } else {
-        await w.tmux.sendKeys(id, [text], { literal: true });
-        via = "keys";
-      }
+      const bracketed = b.paste === true || text.length > 4096;
+      await deliver({ text, bracketed, bufferName: `agtmux-${randomUUID().slice(0, 8)}` });
+      via = bracketed ? "paste" : "keys";
     }
     if (b.keys !== undefined && b.keys.length > 0) {
-      await w.tmux.sendKeys(id, b.keys, { literal: false });
+      await deliver({ keys: b.keys });
       if (via === "none") via = "keys";
     }
     if (b.enter === true) {
-      if (text !== "") await Bun.sleep(ENTER_PACE_MS);
-      await w.tmux.sendKeys(id, ["Enter"], { literal: false });
+      if (text !== "") {
+        await Bun.sleep(ENTER_PACE_MS);
+        // the agent may have been replaced while we paced: look again before submitting
+        await this.sameRuntime(w, pane);
+      }
+      await deliver({ keys: ["Enter"] });
     }
     return { via, chars: [...text].length, keys: b.keys ?? [], enter: b.enter === true };
   }
@@ -307,7 +326,9 @@ export class ActionService {
     const mode = b.mode ?? "key";
     const signal = b.signal ?? "INT";
     if (mode === "key") {
-      await w.tmux.sendKeys(pane.identity.pane_id, ["C-c"], { literal: false });
+      if (pane.pane_pid === null || !(await w.tmux.guardedInput(pane.identity.pane_id, pane.pane_pid, { keys: ["C-c"] }))) {
+        throw new AgtmuxError("E_RUNTIME_STALE", "the pane runs another process now: not interrupting it", { pane_id: pane.identity.pane_id });
+      }
       return { mode, signal: "INT", pid: null };
     }
     const rt = snap.runtime_id === null ? null : this.ctx.store.getRuntime(snap.runtime_id);
@@ -388,7 +409,8 @@ export function findDraft(screen: string): string | null {
     const m = /^\s*[│|]?\s*([>❯›])\s?(.*?)\s*[│|]?\s*$/.exec(plain);
     if (m === null) continue;
     const typed = (m[2] ?? "").trim();
-    if (typed === "" || PLACEHOLDERS.test(typed)) return null;
+    // a numbered menu line (`❯ 1. Yes`) is a selection cursor, not typed text
+    if (typed === "" || PLACEHOLDERS.test(typed) || /^\d+\.\s/.test(typed)) return null;
     // placeholder text is drawn dim (SGR 2) or grey (90): ignore it
     const afterGlyph = raw.slice(raw.indexOf(m[1] as string) + 1);
     if (DIM_START.test(afterGlyph)) return null;

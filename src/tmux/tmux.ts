@@ -426,6 +426,43 @@ export class Tmux {
     }
   }
 
+  /**
+   * Input for a pane, delivered only while the pane still runs process
+   * `panePid`: tmux itself checks `#{pane_pid}` and runs the delivery in the
+   * same command (`if-shell -F`), so a pane respawned a moment ago (a new
+   * agent process) never receives it. Text goes through a named buffer (data,
+   * never parsed as a command: a trailing `;` or `\;` survives), pasted raw
+   * or bracketed; keys are tmux key names, single characters as hex.
+   * Returns false when the pane runs another process now (nothing was sent).
+   */
+  async guardedInput(paneId: string, panePid: number, input: { text: string; bracketed: boolean; bufferName: string } | { keys: readonly string[] }): Promise<boolean> {
+    checkId(paneId, PANE_ID_RE, "pane id");
+    if (!Number.isSafeInteger(panePid) || panePid <= 0) throw new TypeError(`guardedInput: bad pane pid ${panePid}`);
+    let command: string;
+    if ("text" in input) {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(input.bufferName)) throw new TypeError(`guardedInput: bad buffer name ${input.bufferName}`);
+      let r: ExecResult;
+      try {
+        r = await this.exec.exec(this.argv("load-buffer", "-b", input.bufferName, "-"), { timeoutMs: Math.max(this.timeoutMs, 15_000), env: CLEAN_ENV, stdin: input.text });
+      } catch (err) {
+        throw toTmuxError(err, this.bin);
+      }
+      if (r.code !== 0) throw new TmuxError("failed", `tmux load-buffer failed: ${r.stderr.trim()}`, r.stderr);
+      command = `paste-buffer -d ${input.bracketed ? "-p " : ""}-b ${input.bufferName} -t ${paneId}`;
+    } else {
+      if (input.keys.length === 0) return true;
+      command = input.keys.map((k) => `send-keys -t ${paneId} ${keyArg(k)}`).join(" ; ");
+    }
+    const marker = `agtmux-stale-${randomNonce()}`;
+    let out: string;
+    try {
+      out = await this.run(["if-shell", "-F", "-t", paneId, `#{==:#{pane_pid},${panePid}}`, command, `display-message -p ${marker}`]);
+    } finally {
+      if ("text" in input) await this.run(["delete-buffer", "-b", input.bufferName]).catch(() => {}); // gone after -d, or never pasted
+    }
+    return !out.includes(marker);
+  }
+
   /** Makes the pane the active one of its window and the window the current one of its session. */
   async selectPane(windowId: string, paneId: string): Promise<void> {
     checkId(paneId, PANE_ID_RE, "pane id");
@@ -476,6 +513,15 @@ export class Tmux {
   private describeSocket(): string {
     return this.socket.path !== undefined ? `-S ${this.socket.path}` : `-L ${this.socket.name ?? "default"}`;
   }
+}
+
+/** a send-keys argument inside a tmux command string: key names as they are, one character as hex */
+function keyArg(k: string): string {
+  if (/^[A-Za-z0-9]$/.test(k) || /^(?:(?:C|M|S)-)*(?:[A-Za-z0-9]{2,}|[A-Za-z0-9])$/.test(k)) return k;
+  if (k.length === 1) return `-H ${k.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  const m = /^((?:(?:C|M|S)-)+)(.)$/.exec(k);
+  if (m !== null && m[2] !== "'" && m[2] !== "\\") return `'${m[1]}${m[2]}'`;
+  throw new TypeError(`key ${JSON.stringify(k)} cannot be sent safely`);
 }
 
 function isBlankRow(row: string): boolean {
