@@ -247,6 +247,8 @@ export async function startClaudeLab(opts: LabOptions = {}): Promise<ClaudeLab> 
     autoUpdates: false,
     theme: "dark",
     hasCompletedOnboarding: true,
+    // 2.1.330 sometimes opens with a one-time "make auto mode your default?" dialog: seen
+    hasSeenAutoDefaultNudge: true,
     lastOnboardingVersion: "2.1.330",
     lastReleaseNotesSeen: "2.1.330",
     customApiKeyResponses: { approved: [apiKey.slice(-20)], rejected: [] },
