@@ -260,11 +260,9 @@ describe("agtmux list: visibility (compiled binary + real tmux)", () => {
 
       const byName = await panesJson(sb, [`--session=${name}`]);
       expect({ name, panes: byName.items.map((p) => p.identity.pane_id) }).toEqual({ name, panes: [pane.identity.pane_id] });
-      // space-separated form too (a value starting with '-' needs `=`, as with every option parser)
-      if (!name.startsWith("-")) {
-        const spaced = await panesJson(sb, ["--session", name]);
-        expect(spaced.items.map((p) => p.identity.pane_id)).toEqual([pane.identity.pane_id]);
-      }
+      // space-separated form too (a string flag's value is data, even when it starts with '-')
+      const spaced = await panesJson(sb, ["--session", name]);
+      expect(spaced.items.map((p) => p.identity.pane_id)).toEqual([pane.identity.pane_id]);
 
       // the ref copied from --json names exactly this pane, in JSON and in the table
       const byRef = await panesJson(sb, ["--ref", pane.ref]);
@@ -277,8 +275,8 @@ describe("agtmux list: visibility (compiled binary + real tmux)", () => {
       expect(paneIdsInTable(human.stdout)).toEqual([pane.identity.pane_id]);
       refs.set(name, pane);
     }
-    // `--session -leading` (space) is a usage error, never a wrong answer
-    const dash = await cli(sb, ["list", "panes", "--session", "-leading", "--json"]);
+    // an unknown flag is still a usage error
+    const dash = await cli(sb, ["list", "panes", "--sesion", "x", "--json"]);
     expect(dash.code).toBe(2);
     expectErrorEnvelope(JSON.parse(dash.stdout), "E_USAGE");
 
