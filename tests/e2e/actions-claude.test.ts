@@ -20,7 +20,7 @@ import { bash, hold, slow, text } from "../fakes/anthropic.ts";
 import { type DaemonProc, runCli, startDaemonProc } from "../helpers/binary.ts";
 import { type Sandbox, sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { expectErrorEnvelope, rawFetch } from "./lib.ts";
+import { expectErrorEnvelope, okAction, postAction, rawFetch } from "./lib.ts";
 
 const HAVE_CLAUDE = existsSync(CLAUDE_BIN);
 
@@ -35,14 +35,11 @@ function rref(tag = "claude"): string {
 }
 
 async function act(type: string, body: unknown): Promise<{ status: number; body: unknown; text: string }> {
-  const r = await rawFetch(sb, `/v1/actions/${type}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: r.status, body: r.body, text: r.text };
+  return await postAction(sb, type, body);
 }
 
 async function ok<R>(type: string, body: Record<string, unknown>): Promise<ActionResponse<R>> {
-  const r = await act(type, body);
-  if (r.status !== 200) throw new Error(`${type} ${JSON.stringify(body).slice(0, 300)} -> ${r.status} ${r.text.slice(0, 600)}`);
-  return r.body as ActionResponse<R>;
+  return await okAction<R>(sb, type, body);
 }
 
 async function pane(): Promise<PaneItem | undefined> {

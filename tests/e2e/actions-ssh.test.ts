@@ -15,7 +15,7 @@ import { runCli } from "../helpers/binary.ts";
 import type { Sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { sshdAvailable } from "../ssh/sshd.ts";
-import { e2eScope, expectErrorEnvelope, rawFetch, withDb } from "./lib.ts";
+import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, withDb } from "./lib.ts";
 import { daemonEnvFor, makeVm, type Vm } from "./ssh-lib.ts";
 
 const scope = e2eScope("actssh");
@@ -27,27 +27,11 @@ function rref(tag = "ssh"): string {
 }
 
 async function act(sb: Sandbox, type: string, body: unknown): Promise<{ status: number; body: unknown; text: string }> {
-  const res = await fetch(`http://agtmux/v1/actions/${type}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-    unix: sb.paths.socket,
-    signal: AbortSignal.timeout(40_000),
-  } as RequestInit & { unix: string });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text };
+  return await postAction(sb, type, body, 40_000);
 }
 
 async function ok<R>(sb: Sandbox, type: string, body: Record<string, unknown>): Promise<ActionResponse<R>> {
-  const r = await act(sb, type, body);
-  if (r.status !== 200) throw new Error(`${type} ${JSON.stringify(body).slice(0, 300)} -> ${r.status} ${r.text.slice(0, 600)}`);
-  return r.body as ActionResponse<R>;
+  return await okAction<R>(sb, type, body);
 }
 
 async function vmPane(sb: Sandbox, vm: Vm, paneId: string, pred: (p: PaneItem) => boolean = () => true, timeoutMs = 20_000): Promise<PaneItem> {

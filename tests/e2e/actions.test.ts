@@ -19,7 +19,7 @@ import type { ListResponse, PaneItem } from "../../src/wire/list.ts";
 import { ROOT, runCli } from "../helpers/binary.ts";
 import type { Sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { e2eScope, expectErrorEnvelope, rawFetch, type SandboxTmux, tmuxScope, withDb } from "./lib.ts";
+import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, type SandboxTmux, tmuxScope, withDb } from "./lib.ts";
 
 const scope = e2eScope("act");
 const tmuxes = tmuxScope();
@@ -36,27 +36,11 @@ function rref(tag = "req"): string {
 type ActType = "attach" | "send" | "view-output" | "kill";
 
 async function act(sb: Sandbox, type: ActType | string, body: unknown, timeoutMs = 20_000): Promise<{ status: number; body: unknown; text: string }> {
-  const res = await fetch(`http://agtmux/v1/actions/${type}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-    unix: sb.paths.socket,
-    signal: AbortSignal.timeout(timeoutMs),
-  } as RequestInit & { unix: string });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text };
+  return await postAction(sb, type, body, timeoutMs);
 }
 
 async function ok<R>(sb: Sandbox, type: ActType, body: Record<string, unknown>): Promise<ActionResponse<R>> {
-  const r = await act(sb, type, body);
-  if (r.status !== 200) throw new Error(`${type} ${JSON.stringify(body).slice(0, 300)} -> ${r.status} ${r.text.slice(0, 600)}`);
-  return r.body as ActionResponse<R>;
+  return await okAction<R>(sb, type, body);
 }
 
 /** the action fails with this code and status, in the envelope (TC-018) */

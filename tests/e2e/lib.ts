@@ -3,6 +3,7 @@ import { Database } from "bun:sqlite";
 import { afterEach, expect } from "bun:test";
 import { existsSync } from "node:fs";
 import { isLocked } from "../../src/platform/lock.ts";
+import type { ActionResponse } from "../../src/wire/actions.ts";
 import { type DaemonProc, startDaemonProc } from "../helpers/binary.ts";
 import { type Sandbox, sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -133,8 +134,9 @@ export async function rawFetch(
   sb: Sandbox,
   path: string,
   init: RequestInit = {},
+  timeoutMs = 10_000,
 ): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
-  const req: RequestInit & { unix: string } = { ...init, unix: sb.paths.socket, signal: AbortSignal.timeout(10_000) };
+  const req: RequestInit & { unix: string } = { ...init, unix: sb.paths.socket, signal: AbortSignal.timeout(timeoutMs) };
   const res = await fetch(`http://agtmux${path}`, req);
   const text = await res.text();
   let body: unknown = undefined;
@@ -144,6 +146,18 @@ export async function rawFetch(
     // left undefined: the caller's assertions name the problem
   }
   return { status: res.status, headers: res.headers, body, text };
+}
+
+/** POST /v1/actions/<type> */
+export function postAction(sb: Sandbox, type: string, body: unknown, timeoutMs = 20_000): ReturnType<typeof rawFetch> {
+  return rawFetch(sb, `/v1/actions/${type}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, timeoutMs);
+}
+
+/** POST /v1/actions/<type> that must succeed: its response */
+export async function okAction<R>(sb: Sandbox, type: string, body: Record<string, unknown>): Promise<ActionResponse<R>> {
+  const r = await postAction(sb, type, body);
+  if (r.status !== 200) throw new Error(`${type} ${JSON.stringify(body).slice(0, 300)} -> ${r.status} ${r.text.slice(0, 600)}`);
+  return r.body as ActionResponse<R>;
 }
 
 export function postJson(sb: Sandbox, body: unknown): ReturnType<typeof rawFetch> {
