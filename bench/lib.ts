@@ -1,5 +1,5 @@
 /** Helpers of the benchmarks: an isolated environment, a tmux server on its default socket, stats, machine info. */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem, type as osType } from "node:os";
 import { join } from "node:path";
 
@@ -161,4 +161,92 @@ export async function machineInfo(env: Env): Promise<MachineInfo> {
     git_dirty: dirty.stdout.trim() !== "",
     timestamp: new Date().toISOString(),
   };
+}
+
+// --- helpers of bench/scale.ts and bench/soak.ts ---------------------------------------------
+
+/** One request over the daemon's Unix socket: status, parsed JSON body (null if not JSON) and the round trip. */
+export async function api<T = unknown>(socket: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<{ status: number; json: T; ms: number }> {
+  const t0 = performance.now();
+  const init: RequestInit & { unix: string } = { method, unix: socket, signal: AbortSignal.timeout(timeoutMs) };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { "content-type": "application/json" };
+  }
+  const res = await fetch(`http://agtmux${path}`, init);
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, json: json as T, ms };
+}
+
+/** The daemon's SQLite file in a bench box (XDG_STATE_HOME/agtmux/agtmux.db). */
+export function boxDbPath(box: BenchBox): string {
+  return join(box.dir, "state", "agtmux", "agtmux.db");
+}
+
+/** Starts `dist/agtmux daemon` in the box and waits for /v1/health; returns the process and its pid. */
+export async function startBoxDaemon(box: BenchBox, extraEnv: Env = {}): Promise<{ proc: Bun.Subprocess; pid: number }> {
+  const proc = Bun.spawn([BIN, "daemon"], { env: { ...box.env, ...extraEnv } as Record<string, string>, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  const h = await until(
+    async () => {
+      const r = await api<{ pid: number }>(box.socket, "GET", "/v1/health", undefined, 1_000);
+      return r.status === 200 ? r.json : null;
+    },
+    20_000,
+    "daemon answers /v1/health",
+    10,
+  );
+  return { proc, pid: h.pid };
+}
+
+/** SIGTERM (or SIGKILL with hard) and wait. */
+export async function stopBoxDaemon(proc: Bun.Subprocess | undefined, hard = false): Promise<void> {
+  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill(hard ? "SIGKILL" : "SIGTERM");
+  const t = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+  await proc.exited;
+  clearTimeout(t);
+}
+
+/** tmux on an explicit socket (-S), for many tmux servers in one box. */
+export class SocketTmux {
+  constructor(
+    private readonly box: BenchBox,
+    readonly socketPath: string,
+  ) {}
+
+  async run(...args: string[]): Promise<string> {
+    const r = await run(["tmux", "-S", this.socketPath, "-f", "/dev/null", ...args], this.box.env);
+    if (r.code !== 0) throw new Error(`tmux -S ${this.socketPath} ${args.slice(0, 6).join(" ")}… failed (${r.code}): ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** One session of `panes` windows; every tenth runs a fake claude, the rest sleep. */
+  async fill(session: string, panes: number): Promise<void> {
+    const cmds: string[][] = [];
+    for (let i = 0; i < panes; i++) {
+      const cmd = i % 10 === 0 ? [join(this.box.bin, "claude"), "100000"] : ["sleep", "100000"];
+      cmds.push(i === 0 ? ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", ...cmd] : ["new-window", "-d", "-t", session, ...cmd]);
+    }
+    for (let i = 0; i < cmds.length; i += 100) await this.run(...cmds.slice(i, i + 100).flatMap((c, j) => (j === 0 ? c : [";", ...c])));
+  }
+
+  async kill(): Promise<void> {
+    await run(["tmux", "-S", this.socketPath, "kill-server"], this.box.env).catch(() => {});
+  }
+}
+
+/** Open file descriptors of a process (/proc/<pid>/fd). */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
 }
