@@ -24,7 +24,7 @@ import type { BuildInfo, DaemonContext } from "./context.ts";
 import { DebugBuffer } from "./debug-buffer.ts";
 import { Ingestor } from "./ingest.ts";
 import type { Logger } from "./log.ts";
-import { runRetention } from "./retention.ts";
+import { runRetentionChunked } from "./retention.ts";
 import { createFetchHandler, type FetchHandler } from "./server.ts";
 import { drainSpool } from "./spool-reader.ts";
 import { sshWorker } from "./ssh-target.ts";
@@ -198,9 +198,18 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
     if (r.ingested + r.rejected > 0) log.info("spool drained", { ...r });
   });
   drain();
+  let retaining = false;
   const retention = safely("retention", () => {
-    const r = runRetention(store, config.retention, clock());
-    if (r.events_deleted + r.payloads_cleared + r.inbox_deleted > 0) log.info("retention", { ...r });
+    if (retaining) return;
+    retaining = true;
+    runRetentionChunked(store, config.retention, clock(), () => shuttingDown)
+      .then((r) => {
+        if (r.events_deleted + r.payloads_cleared + r.inbox_deleted > 0) log.info("retention", { ...r });
+      })
+      .catch((err: unknown) => log.error("retention failed", { message: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        retaining = false;
+      });
   });
   retention();
   timers.push(setInterval(safely("reconcile", () => void ingestor.reconcile()), config.reconcileIntervalMs));

@@ -209,9 +209,14 @@ export class Store {
     this.s = prepare(db);
   }
 
-  /** Runs fn in one transaction (a savepoint when nested). fn must be synchronous. */
+  /**
+   * Runs fn in one transaction (a savepoint when nested). fn must be
+   * synchronous. BEGIN IMMEDIATE: the write lock is taken up front, so
+   * busy_timeout applies; a deferred transaction that reads first and then
+   * writes gets SQLITE_BUSY at once when another process holds the lock.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   // --- targets -------------------------------------------------------------
@@ -436,15 +441,31 @@ export class Store {
 
   // --- retention -----------------------------------------------------------
   /** Clears payloads older than payloadBefore and deletes event/inbox rows older than eventBefore. */
-  purge(payloadBefore: number, eventBefore: number): RetentionCounts {
+  /**
+   * One retention chunk (one short transaction): at most `limit` rows of each
+   * kind. Deletes first, so rows about to go are not counted as cleared.
+   * `more`: a kind hit the limit, call again.
+   */
+  purgeChunk(payloadBefore: number, eventBefore: number, limit: number): RetentionCounts & { more: boolean } {
     return this.tx(() => {
-      // delete first, so rows about to go are not counted as cleared
-      const events_deleted = this.s.deleteEvents.run({ before: eventBefore }).changes;
-      const inbox_deleted = this.s.deleteInbox.run({ before: eventBefore }).changes;
-      const payloads_cleared =
-        this.s.clearPayloads.run({ before: payloadBefore }).changes + this.s.clearInboxPayloads.run({ before: payloadBefore }).changes;
-      return { payloads_cleared, events_deleted, inbox_deleted };
+      const events_deleted = this.s.deleteEvents.run({ before: eventBefore, limit }).changes;
+      const inbox_deleted = this.s.deleteInbox.run({ before: eventBefore, limit }).changes;
+      const ev = this.s.clearPayloads.run({ before: payloadBefore, limit }).changes;
+      const ib = this.s.clearInboxPayloads.run({ before: payloadBefore, limit }).changes;
+      return { payloads_cleared: ev + ib, events_deleted, inbox_deleted, more: Math.max(events_deleted, inbox_deleted, ev, ib) >= limit };
     });
+  }
+
+  /** Every chunk at once (tests, small stores); the daemon uses chunks with pauses. */
+  purge(payloadBefore: number, eventBefore: number, limit = 5_000): RetentionCounts {
+    const total: RetentionCounts = { payloads_cleared: 0, events_deleted: 0, inbox_deleted: 0 };
+    for (;;) {
+      const c = this.purgeChunk(payloadBefore, eventBefore, limit);
+      total.payloads_cleared += c.payloads_cleared;
+      total.events_deleted += c.events_deleted;
+      total.inbox_deleted += c.inbox_deleted;
+      if (!c.more) return total;
+    }
   }
 }
 
@@ -473,9 +494,10 @@ export const HOT_QUERIES = {
   getState: "SELECT * FROM states WHERE target_id = $target AND pane_id = $pane",
   listStates: "SELECT * FROM states ORDER BY updated_at DESC",
   dueStates: "SELECT * FROM states WHERE next_check_at IS NOT NULL AND next_check_at <= $now ORDER BY next_check_at LIMIT $limit",
-  clearPayloads: "UPDATE events SET raw_payload = NULL WHERE ingested_at < $before AND raw_payload IS NOT NULL",
-  deleteEvents: "DELETE FROM events WHERE ingested_at < $before",
-  deleteInbox: "DELETE FROM event_inbox WHERE status IN ('bound', 'dropped_unbound') AND ingested_at < $before",
+  // retention works in chunks (a big purge must not hold the one writer for seconds)
+  clearPayloads: "UPDATE events SET raw_payload = NULL WHERE seq IN (SELECT seq FROM events WHERE ingested_at < $before AND raw_payload IS NOT NULL LIMIT $limit)",
+  deleteEvents: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ingested_at < $before LIMIT $limit)",
+  deleteInbox: "DELETE FROM event_inbox WHERE inbox_id IN (SELECT inbox_id FROM event_inbox WHERE status IN ('bound', 'dropped_unbound') AND ingested_at < $before LIMIT $limit)",
 } as const;
 
 function prepare(db: Database) {
@@ -654,12 +676,13 @@ function prepare(db: Database) {
     deleteSpoolOffset: q<unknown, { target: string; path: string }>(
       "DELETE FROM spool_offsets WHERE target_id = $target AND spool_path = $path",
     ),
-    clearPayloads: q<unknown, { before: number }>(HOT_QUERIES.clearPayloads),
-    clearInboxPayloads: q<unknown, { before: number }>(
-      "UPDATE event_inbox SET envelope = json_remove(envelope, '$.raw_payload') WHERE status IN ('bound', 'dropped_unbound') AND ingested_at < $before AND json_type(envelope, '$.raw_payload') IS NOT NULL",
+    clearPayloads: q<unknown, { before: number; limit: number }>(HOT_QUERIES.clearPayloads),
+    clearInboxPayloads: q<unknown, { before: number; limit: number }>(
+      `UPDATE event_inbox SET envelope = json_remove(envelope, '$.raw_payload') WHERE inbox_id IN (SELECT inbox_id FROM event_inbox
+         WHERE status IN ('bound', 'dropped_unbound') AND ingested_at < $before AND json_type(envelope, '$.raw_payload') IS NOT NULL LIMIT $limit)`,
     ),
-    deleteEvents: q<unknown, { before: number }>(HOT_QUERIES.deleteEvents),
-    deleteInbox: q<unknown, { before: number }>(HOT_QUERIES.deleteInbox),
+    deleteEvents: q<unknown, { before: number; limit: number }>(HOT_QUERIES.deleteEvents),
+    deleteInbox: q<unknown, { before: number; limit: number }>(HOT_QUERIES.deleteInbox),
   };
 }
 
