@@ -24,14 +24,14 @@
  *
  * Flags: --seconds=120 --idle-seconds=30 --rate=10 --no-build --no-plot
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AgtmuxClient } from "../src/client/client.ts";
 import type { PaneItem, TargetItem } from "../src/wire/list.ts";
 import type { WatchLine } from "../src/wire/watch.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { BIN, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until } from "./lib.ts";
 import { renderSvg } from "./plot.ts";
 
 const argv = process.argv.slice(2);
@@ -131,7 +131,14 @@ class Watcher {
 
   constructor(private readonly socket: string) {}
 
-  async open(): Promise<this> {
+  /** streams that ended or failed, and were reopened: when (s since T_START), why, and whether the daemon was still running */
+  readonly breaks: Array<{ at_s: number; error: string; daemon_alive: boolean }> = [];
+  /** expectations met by a snapshot after a reopen (not by a delta) */
+  viaSnapshot = 0;
+  private alive: () => boolean = () => true;
+
+  async open(alive?: () => boolean): Promise<this> {
+    if (alive !== undefined) this.alive = alive;
     const res = await fetch("http://agtmux/v1/watch?scope=panes", { unix: this.socket, signal: this.ac.signal } as RequestInit & { unix: string });
     if (res.status !== 200 || res.body === null) throw new Error(`watch: ${res.status}`);
     const got = new Promise<void>((resolve) => (this.snapshot = resolve));
@@ -144,6 +151,7 @@ class Watcher {
     const reader = body.getReader();
     const dec = new TextDecoder();
     let buf = "";
+    let why = "stream ended";
     try {
       for (;;) {
         const r = await reader.read();
@@ -157,14 +165,32 @@ class Watcher {
         }
       }
     } catch (e) {
-      if (!this.closed) this.error = e;
+      why = e instanceof Error ? e.message : String(e);
     }
+    if (this.closed) return;
+    const alive = this.alive();
+    this.breaks.push({ at_s: Math.round((performance.now() - T_START) / 100) / 10, error: why, daemon_alive: alive });
+    log(`watch stream broke (${why}); daemon ${alive ? "alive" : "GONE"}`);
+    if (!alive || this.breaks.length > 20) {
+      this.error = new Error(`watch stream broke: ${why}; daemon alive: ${alive}`);
+      return;
+    }
+    await this.open().catch((e: unknown) => (this.error = e));
   }
 
   private handle(line: WatchLine<PaneItem>, t: number): void {
     this.lines++;
     if (line.type === "snapshot") {
-      for (const i of line.items) this.version.set(keyOf(i), i.state_version ?? 0);
+      for (const i of line.items) {
+        const key = keyOf(i);
+        this.version.set(key, i.state_version ?? 0);
+        const w = this.waiting.get(key);
+        if (w !== undefined && w.want === i.state && (i.state_version ?? 0) > w.after) {
+          this.waiting.delete(key);
+          this.viaSnapshot++;
+          w.resolve(t);
+        }
+      }
       this.snapshot?.();
       this.snapshot = null;
       return;
@@ -253,6 +279,8 @@ interface Phase {
   cpu_pct: number;
   rss_mib: Stats;
   hwm_mib: number;
+  /** VmRSS every 1 s (plateau vs growth) */
+  rss_series_mib: number[];
   spawns: SpawnCount;
   spawns_per_min: number;
   remote_scans: Record<string, number>;
@@ -269,8 +297,13 @@ async function main(): Promise<number> {
     if (b.code !== 0) throw new Error(`build failed: ${b.stderr}`);
   }
   const box = benchBox();
+  // a private copy of the binary: a rebuild of dist/ during the run (it takes minutes) must not pull it away
+  const BIN = join(box.dir, "agtmux");
+  copyFileSync(BUILT, BIN);
+  chmodSync(BIN, 0o755);
   const targets: Target[] = [];
-  let daemon: Bun.Subprocess<"ignore", "ignore", "ignore"> | undefined;
+  let daemon: Bun.Subprocess | undefined;
+  const daemonStderr = join(box.dir, "daemon.stderr");
   let watcher: Watcher | undefined;
   const cleanup = async (): Promise<void> => {
     watcher?.close();
@@ -314,7 +347,7 @@ async function main(): Promise<number> {
     }
     const counters = spawnCounters(box.dir);
     const daemonEnv = { ...box.env, HOME: clientHome, PATH: `${counters.path}:${box.env.PATH ?? "/usr/bin:/bin"}` } as Record<string, string>;
-    daemon = Bun.spawn([BIN, "daemon"], { env: daemonEnv, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    daemon = Bun.spawn([BIN, "daemon"], { env: daemonEnv, stdin: "ignore", stdout: "ignore", stderr: Bun.file(daemonStderr) });
     const pid = daemon.pid;
     const client = new AgtmuxClient({ socket: box.socket });
     const health = await until(() => client.health({ timeoutMs: 500 }), 15_000, "daemon answers /v1/health");
@@ -334,7 +367,7 @@ async function main(): Promise<number> {
       "daemon lists the 60 claude panes",
     );
     log(`daemon pid ${pid} (${health.version}): 3 targets, ${panes.length} claude panes`);
-    watcher = await new Watcher(box.socket).open();
+    watcher = await new Watcher(box.socket).open(() => daemon?.exitCode === null);
 
     // pane roles: per target, the first TEXT_PANES_PER_TARGET (by window index) get screens, the rest hooks
     const byTarget = new Map<string, PaneItem[]>();
@@ -393,6 +426,7 @@ async function main(): Promise<number> {
         cpu_pct: Math.round((cpu / wall) * 1000) / 10,
         rss_mib: stats(rss),
         hwm_mib: memoryOf(pid).hwm_mib,
+        rss_series_mib: rss,
         spawns: sp.count,
         spawns_per_min: Math.round((sp.count.total / wall) * 60 * 10) / 10,
         remote_scans: remote,
@@ -474,7 +508,10 @@ async function main(): Promise<number> {
       }
     });
     await Promise.all(pending);
-    if (watcher.error !== null) throw new Error(`watch client failed: ${String(watcher.error)}`);
+    if (watcher.error !== null) {
+      const tail = readFileSync(daemonStderr, "utf8").split("\n").slice(-30).join("\n");
+      throw new Error(`watch client failed: ${String(watcher.error)}; daemon exit ${String(daemon.exitCode)} ${String(daemon.signalCode)}; daemon stderr tail:\n${tail}`);
+    }
     const finalTargets = await targetItems();
     log(`load: CPU ${load.cpu_pct} %, RSS p50 ${load.rss_mib.p50} MiB, ${load.spawns_per_min} spawns/min; ${hooksSent} hooks, ${screensSent} screens`);
 
@@ -509,6 +546,8 @@ async function main(): Promise<number> {
       ],
       latency_ms: lat,
       lost,
+      watch_stream_breaks: watcher.breaks,
+      met_via_snapshot_after_reopen: watcher.viaSnapshot,
       emit_failures: emitFailures.length,
       hooks_sent: hooksSent,
       screens_sent: screensSent,
@@ -551,6 +590,7 @@ async function main(): Promise<number> {
       );
     }
     if (emitFailures.length > 0) console.log(`emit processes that failed: ${emitFailures.length}`);
+    if (watcher.breaks.length > 0) console.log(`watch stream broke and was reopened ${watcher.breaks.length}x: ${JSON.stringify(watcher.breaks)} (expectations met by the reopen's snapshot: ${watcher.viaSnapshot})`);
 
     if (!argv.includes("--no-plot")) {
       const values = Object.entries(samples).flatMap(([k, v]) => v.map((ms) => ({ series: k, ms: Math.max(0.1, ms) })));
