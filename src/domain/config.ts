@@ -65,7 +65,7 @@ export const DEFAULT_ENGINE: EngineConfig = {
   bindStartToleranceMs: 5_000,
 };
 
-export const DEFAULT_WATCH: WatchConfig = { retainEvents: 10_000, retainMs: 10 * 60_000, heartbeatMs: 15_000, clientQueueMax: 2_000 };
+export const DEFAULT_WATCH: WatchConfig = { retainEvents: 10_000, retainMs: 10 * 60_000, heartbeatMs: 5_000, clientQueueMax: 2_000 };
 
 export const DEFAULT_CONFIG: DaemonConfig = {
   watch: DEFAULT_WATCH,
@@ -104,7 +104,8 @@ export const ConfigFileSchema = v.strictObject({
     v.strictObject({
       retain_events: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000))),
       retain_s: v.optional(posSeconds),
-      heartbeat_s: v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(3600))),
+      // above ~9 s, Bun's 10 s idle timeout can cut a quiet stream
+      heartbeat_s: v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(9))),
       client_queue_max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1_000_000))),
     }),
   ),

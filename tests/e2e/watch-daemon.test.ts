@@ -115,7 +115,7 @@ describe("watch against the daemon", () => {
     const t = tmuxes.tmux(sb);
     await t.newSession("main", t.agent("claude"));
     await scope.daemon(sb);
-    const w = await openWatch(sb, "scope=panes&heartbeat_ms=3000");
+    const w = await openWatch(sb, "scope=panes"); // the default heartbeat: it alone must keep the stream open
     expect((await w.next())?.type).toBe("snapshot");
     const t0 = performance.now();
     await t.run("split-window", "-t", "main", ...t.agent("codex"));
@@ -132,11 +132,11 @@ describe("watch against the daemon", () => {
     const quietUntil = Date.now() + 12_000;
     let beats = 0;
     while (Date.now() < quietUntil) {
-      const l = await w.next(5_000);
+      const l = await w.next(8_000);
       expect(l).not.toBeNull();
       if (l?.type === "heartbeat") beats++;
     }
-    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeGreaterThanOrEqual(2);
     w.close();
   }, 60_000);
 });
