@@ -59,9 +59,10 @@ describe.skipIf(!available)("codex 0.169.0 lab (real daemon)", () => {
     await l.startCodex(a);
     await waitFor(() => client.connected, { timeoutMs: 10_000, message: "client connected to the daemon" });
 
+    // right after creation a loaded thread can still read as notLoaded for a moment
     const [thread] = await waitFor(async () => {
       const ts = await loaded(l, client);
-      return ts.length === 1 ? ts : undefined;
+      return ts.length === 1 && ts[0]?.status.type !== "notLoaded" ? ts : undefined;
     });
     if (!thread) throw new Error("no thread");
     // the thread exists from TUI start; its UUIDv7 time is right after the native TUI process started
