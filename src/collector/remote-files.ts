@@ -75,10 +75,6 @@ export class RemoteFileMirror implements FileReader {
     this.files.clear();
   }
 
-  get followed(): number {
-    return this.files.size;
-  }
-
   private follow(path: string, offset: number): Mirror {
     const m: Mirror = { start: Math.max(0, offset), data: Buffer.alloc(0), size: null, handle: { stop() {} }, usedAt: this.now(), error: null };
     let first = true;

@@ -66,7 +66,7 @@ function fingerprint(item: WatchItem): string {
   return JSON.stringify(item, (k, val: unknown) => (VOLATILE.has(k) ? undefined : val));
 }
 
-function identityOf(scope: WatchScope, item: WatchItem): WatchIdentity {
+function identityOf(item: WatchItem): WatchIdentity {
   return (item as { identity: WatchIdentity }).identity;
 }
 
@@ -146,7 +146,7 @@ export class WatchHub {
       const next = new Map<string, Entry>();
       const changes: WatchChange[] = [];
       for (const item of views[scope]) {
-        const identity = identityOf(scope, item);
+        const identity = identityOf(item);
         const key = identityKey(scope, identity);
         const e: Entry = { item, identity, fp: fingerprint(item) };
         next.set(key, e);

@@ -397,35 +397,6 @@ export class Tmux {
     return out;
   }
 
-  /** `send-keys -t <pane> [-l] -- keys…` (keys are tmux key names unless literal). */
-  async sendKeys(paneId: string, keys: readonly string[], opts: { literal: boolean }): Promise<void> {
-    checkId(paneId, PANE_ID_RE, "pane id");
-    if (keys.length === 0) return;
-    await this.run(["send-keys", "-t", paneId, ...(opts.literal ? ["-l"] : []), "--", ...keys]);
-  }
-
-  /**
-   * A named paste buffer from `data` (given on stdin, so any bytes and any
-   * size are safe), pasted into the pane with bracketed-paste markers when
-   * the application asked for them (-p) and deleted after (-d).
-   */
-  async pasteText(paneId: string, bufferName: string, data: string): Promise<void> {
-    checkId(paneId, PANE_ID_RE, "pane id");
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(bufferName)) throw new TypeError(`pasteText: bad buffer name ${bufferName}`);
-    let r: ExecResult;
-    try {
-      r = await this.exec.exec(this.argv("load-buffer", "-b", bufferName, "-"), { timeoutMs: Math.max(this.timeoutMs, 15_000), env: CLEAN_ENV, stdin: data });
-    } catch (err) {
-      throw toTmuxError(err, this.bin);
-    }
-    if (r.code !== 0) throw new TmuxError("failed", `tmux load-buffer failed: ${r.stderr.trim()}`, r.stderr);
-    try {
-      await this.run(["paste-buffer", "-d", "-p", "-b", bufferName, "-t", paneId]);
-    } finally {
-      await this.run(["delete-buffer", "-b", bufferName]).catch(() => {}); // already gone after -d
-    }
-  }
-
   /**
    * Input for a pane, delivered only while the pane still runs process
    * `panePid`: tmux itself checks `#{pane_pid}` and runs the delivery in the
@@ -433,7 +404,8 @@ export class Tmux {
    * agent process) never receives it. Text goes through a named buffer (data,
    * never parsed as a command: a trailing `;` or `\;` survives), pasted raw
    * or bracketed; keys are tmux key names, single characters as hex.
-   * Returns false when the pane runs another process now (nothing was sent).
+   * Returns false when the pane runs another process now, or is gone (nothing
+   * was sent).
    */
   async guardedInput(paneId: string, panePid: number, input: { text: string; bracketed: boolean; bufferName: string } | { keys: readonly string[] }): Promise<boolean> {
     checkId(paneId, PANE_ID_RE, "pane id");

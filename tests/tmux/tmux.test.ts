@@ -119,14 +119,16 @@ describe("errors", () => {
     const err = await expectKind(s.tmux.capturePane("%999", { lines: 5, ansi: false }), "failed");
     expect(err.stderr).toContain("can't find pane");
     expect(isMissingTarget(err)).toBe(true);
-    await expectKind(s.tmux.sendKeys("%999", ["x"], { literal: true }), "failed");
+    // guarded input to a pane that is gone sends nothing and says so (no error: the condition is false)
+    expect(await s.tmux.guardedInput("%999", 1, { keys: ["x"] })).toBe(false);
   });
 
   test("ids are validated before anything runs", async () => {
     const rec = new RecordingExecutor();
     const tmux = new Tmux(rec, { name: "x" });
     expect(tmux.capturePane("0", { lines: 1, ansi: false })).rejects.toThrow(TypeError);
-    expect(tmux.sendKeys("%1; kill-server", ["x"], { literal: true })).rejects.toThrow(TypeError);
+    expect(tmux.guardedInput("%1; kill-server", 1, { keys: ["x"] })).rejects.toThrow(TypeError);
+    expect(tmux.guardedInput("%1", 1, { text: "x", bracketed: false, bufferName: "a;b" })).rejects.toThrow(TypeError);
     expect(() => tmux.controlArgv("main")).toThrow(TypeError);
     expect(() => new Tmux(rec, { name: "a", path: "/b" })).toThrow(TypeError);
     expect(rec.execs).toEqual([]);
@@ -443,20 +445,25 @@ describe("snapshot (real tmux)", () => {
   }, 30_000);
 });
 
-describe("capture and send-keys", () => {
-  test("send literal text and keys to a pane, capture it back", async () => {
+describe("capture and guarded input", () => {
+  test("text (a trailing ';' included) and keys reach a pane that still runs the given process, capture it back; another pid gets nothing", async () => {
     const s = await server({ command: ["cat"] });
     const pane = "%0";
-    await s.tmux.sendKeys(pane, ["-x hello 'w' \"q\" $HOME ; %1"], { literal: true });
-    await s.tmux.sendKeys(pane, ["Enter"], { literal: false });
+    const pid = Number((await s.run("display-message", "-p", "-t", pane, "#{pane_pid}")).trim());
+    const line = `-x hello 'w' "q" $HOME ; %1 \\;`;
+    expect(await s.tmux.guardedInput(pane, pid + 100_000, { text: "never", bracketed: false, bufferName: "agtmux-t0" })).toBe(false);
+    expect(await s.tmux.guardedInput(pane, pid, { text: line, bracketed: false, bufferName: "agtmux-t1" })).toBe(true);
+    expect(await s.tmux.guardedInput(pane, pid, { keys: ["Enter"] })).toBe(true);
     const out = await waitFor(async () => {
       const c = await s.tmux.capturePane(pane, { lines: 50, ansi: false });
-      return c.split("\n").filter((l) => l === `-x hello 'w' "q" $HOME ; %1`).length === 2 ? c : null;
+      return c.split("\n").filter((l) => l === line).length === 2 ? c : null;
     });
-    // trailing blank rows dropped, no final newline
-    expect(out.endsWith("%1")).toBe(true);
-    await s.tmux.sendKeys(pane, [], { literal: true });
-    expect(await s.tmux.capturePane(pane, { lines: 1, ansi: false })).toBe(`-x hello 'w' "q" $HOME ; %1`);
+    // trailing blank rows dropped, no final newline; the refused text never arrived; no buffer left
+    expect(out.endsWith("\\;")).toBe(true);
+    expect(out).not.toContain("never");
+    expect((await s.run("list-buffers")).trim()).toBe("");
+    expect(await s.tmux.guardedInput(pane, pid, { keys: [] })).toBe(true);
+    expect(await s.tmux.capturePane(pane, { lines: 1, ansi: false })).toBe(line);
   });
 
   test("capture with ansi keeps colour escapes, without does not", async () => {
