@@ -15,7 +15,7 @@ import { runCli } from "../helpers/binary.ts";
 import type { Sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { sshdAvailable } from "../ssh/sshd.ts";
-import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, withDb } from "./lib.ts";
+import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, waitFile, withDb } from "./lib.ts";
 import { daemonEnvFor, makeVm, type Vm } from "./ssh-lib.ts";
 
 const scope = e2eScope("actssh");
@@ -46,24 +46,6 @@ async function vmPane(sb: Sandbox, vm: Vm, paneId: string, pred: (p: PaneItem) =
   );
 }
 
-function read(path: string): string {
-  return existsSync(path) ? readFileSync(path, "utf8") : "";
-}
-
-async function waitFile(path: string, pred: (s: string) => boolean, message: string, timeoutMs = 15_000): Promise<string> {
-  let last = "";
-  try {
-    return await waitFor(
-      () => {
-        last = read(path);
-        return pred(last) ? last : null;
-      },
-      { timeoutMs, intervalMs: 20, message },
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; ${path} holds ${JSON.stringify(last.slice(-300))}`, { cause: err });
-  }
-}
 
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;

@@ -19,7 +19,7 @@ import type { ListResponse, PaneItem } from "../../src/wire/list.ts";
 import { ROOT, runCli } from "../helpers/binary.ts";
 import type { Sandbox } from "../helpers/sandbox.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, type SandboxTmux, tmuxScope, withDb } from "./lib.ts";
+import { e2eScope, expectErrorEnvelope, okAction, postAction, rawFetch, readText, waitFile, type SandboxTmux, tmuxScope, withDb } from "./lib.ts";
 
 const scope = e2eScope("act");
 const tmuxes = tmuxScope();
@@ -72,24 +72,6 @@ async function listed(sb: Sandbox, paneId: string, pred: (p: PaneItem) => boolea
   }
 }
 
-function read(path: string): string {
-  return existsSync(path) ? readFileSync(path, "utf8") : "";
-}
-
-async function waitFile(path: string, pred: (s: string) => boolean, message: string, timeoutMs = 10_000): Promise<string> {
-  let last = "";
-  try {
-    return await waitFor(
-      () => {
-        last = read(path);
-        return pred(last) ? last : null;
-      },
-      { timeoutMs, intervalMs: 20, message },
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; ${path} holds ${JSON.stringify(last.slice(-300))} (${last.length} chars)`, { cause: err });
-  }
-}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -256,7 +238,7 @@ describe("actions (compiled daemon, real tmux)", () => {
     const rb = await ok<SendResult>(l.sb, "send", { request_ref: rref(), ref, text: big, paste: true });
     expect(rb.result).toMatchObject({ via: "paste", chars: big.length });
     await waitFile(out, (s) => s.length >= multi.length + big.length, "1 MiB arrived", 30_000);
-    expect(read(out)).toBe(multi + big);
+    expect(readText(out)).toBe(multi + big);
     console.log(`[actions] 1 MiB paste: action ${Math.round(performance.now() - t0)} ms incl. delivery`);
     expect((await l.t.run("list-buffers", "-F", "#{buffer_name}")).trim()).toBe("");
 
@@ -513,7 +495,7 @@ describe("actions (compiled daemon, real tmux)", () => {
       await waitFor(() => existsSync(newFile) || null, { timeoutMs: 5_000, message: "new recorder up" });
       await l.t.run("send-keys", "-t", pane, "-l", "--", mark);
       const gotNew = (await waitFile(newFile, (s) => s.includes(mark), `round ${i}: marker in the new process`)).slice(0, -mark.length);
-      const oldAll = read(join(l.dir, `got-${oldPid}`));
+      const oldAll = readText(join(l.dir, `got-${oldPid}`));
       const prev = `MARK${i - 1}`;
       const gotOld = oldAll.includes(prev) ? oldAll.slice(oldAll.indexOf(prev) + prev.length) : oldAll;
       const code = r.status === 200 ? "sent" : `rejected ${(r.body as { error?: { code?: string } })?.error?.code ?? r.status}`;
@@ -619,7 +601,7 @@ describe("actions (compiled daemon, real tmux)", () => {
       db.query<{ target_id: string; pane_id: string; ttl: number }, [string]>("SELECT s.target_id, s.pane_id, s.expires_at - s.observed_at AS ttl FROM actions a JOIN action_snapshots s ON s.snapshot_id = a.snapshot_id WHERE a.action_id = ?").get(sent.action_id),
     );
     expect(snap).toEqual({ target_id: "host", pane_id: pane, ttl: 30_000 });
-    expect(read(out)).toBe(secret);
+    expect(readText(out)).toBe(secret);
   }, 30_000);
 
   test("TC-018 TC-032 TC-053 every error of the action API is the envelope with its stable code and the status docs/api.md gives", async () => {

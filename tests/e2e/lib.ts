@@ -148,6 +148,27 @@ export async function rawFetch(
   return { status: res.status, headers: res.headers, body, text };
 }
 
+/** a file's text ("" while it does not exist) */
+export function readText(path: string): string {
+  return existsSync(path) ? readFileSync(path, "utf8") : "";
+}
+
+/** polls a file until its text satisfies pred; the error says what it held */
+export async function waitFile(path: string, pred: (s: string) => boolean, message: string, timeoutMs = 15_000): Promise<string> {
+  let last = "";
+  try {
+    return await waitFor(
+      () => {
+        last = readText(path);
+        return pred(last) ? last : null;
+      },
+      { timeoutMs, intervalMs: 20, message },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; ${path} holds ${JSON.stringify(last.slice(-300))} (${last.length} chars)`, { cause: err });
+  }
+}
+
 /** POST /v1/actions/<type> */
 export function postAction(sb: Sandbox, type: string, body: unknown, timeoutMs = 20_000): ReturnType<typeof rawFetch> {
   return rawFetch(sb, `/v1/actions/${type}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, timeoutMs);
