@@ -31,7 +31,7 @@ import type { PaneItem, TargetItem } from "../src/wire/list.ts";
 import type { WatchLine } from "../src/wire/watch.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
 import { renderSvg } from "./plot.ts";
 
 const argv = process.argv.slice(2);
@@ -307,12 +307,7 @@ async function main(): Promise<number> {
   let watcher: Watcher | undefined;
   const cleanup = async (): Promise<void> => {
     watcher?.close();
-    if (daemon !== undefined && daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      const t = setTimeout(() => daemon?.kill("SIGKILL"), 5_000);
-      await daemon.exited;
-      clearTimeout(t);
-    }
+    await stopBoxDaemon(daemon);
     for (const t of targets) {
       await t.stop();
       await t.sshd?.stop();

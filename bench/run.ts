@@ -31,7 +31,7 @@ import { type Executor, LocalExecutor } from "../src/targets/executor.ts";
 import { Tmux } from "../src/tmux/tmux.ts";
 import type { ListResponse, PaneItem } from "../src/wire/list.ts";
 import { harness } from "../tests/helpers/harness.ts";
-import { BenchTmux, BIN, benchBox, cpuSecondsOf, machineInfo, memoryOf, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BenchTmux, BIN, benchBox, cpuSecondsOf, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
 import { renderSvg } from "./plot.ts";
 
 const argv = process.argv.slice(2);
@@ -349,12 +349,7 @@ async function main(): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (daemon !== undefined && daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      const t = setTimeout(() => daemon?.kill("SIGKILL"), 5_000);
-      await daemon.exited;
-      clearTimeout(t);
-    }
+    await stopBoxDaemon(daemon);
     await tmux.kill();
     box.cleanup();
   }

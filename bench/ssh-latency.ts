@@ -51,7 +51,7 @@ import { harness } from "../tests/helpers/harness.ts";
 import { TcpProxy } from "../tests/ssh/proxy.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { BIN, benchBox, type Env, machineInfo, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BIN, benchBox, type Env, machineInfo, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -331,12 +331,7 @@ async function main(): Promise<number> {
   let watcher: FSWatcher | undefined;
   const cleanup = async (): Promise<void> => {
     watcher?.close();
-    if (daemon !== undefined && daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      const t = setTimeout(() => daemon?.kill("SIGKILL"), 5_000);
-      await daemon.exited;
-      clearTimeout(t);
-    }
+    await stopBoxDaemon(daemon);
     proxy?.close();
     await vm?.stop();
     box.cleanup();
