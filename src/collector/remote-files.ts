@@ -36,6 +36,8 @@ interface Mirror {
 
 export class RemoteFileMirror implements FileReader {
   private readonly files = new Map<string, Mirror>();
+  /** change listeners per path (FileReader.watch): called when bytes arrive or the file was reset */
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly source: TailSource,
@@ -70,9 +72,33 @@ export class RemoteFileMirror implements FileReader {
     return m.data.subarray(0, Math.min(len, m.data.length));
   }
 
+  watch(path: string, onChange: () => void): { close(): void } {
+    let set = this.listeners.get(path);
+    if (set === undefined) this.listeners.set(path, (set = new Set()));
+    const fn = (): void => onChange();
+    set.add(fn);
+    return {
+      close: () => {
+        set.delete(fn);
+        if (set.size === 0 && this.listeners.get(path) === set) this.listeners.delete(path);
+      },
+    };
+  }
+
   stop(): void {
     for (const m of this.files.values()) m.handle.stop();
     this.files.clear();
+    this.listeners.clear();
+  }
+
+  private notify(path: string): void {
+    for (const fn of this.listeners.get(path) ?? []) {
+      try {
+        fn();
+      } catch {
+        // a listener's failure is its own
+      }
+    }
   }
 
   private follow(path: string, offset: number): Mirror {
@@ -94,6 +120,7 @@ export class RemoteFileMirror implements FileReader {
           m.data = Buffer.concat([m.data, chunk]);
         }
         if (m.data.length > MAX_BUFFERED) this.refollow(path, m.start + m.data.length - MAX_BUFFERED);
+        this.notify(path);
       },
       (err) => {
         if (this.files.get(path) !== m) return;
@@ -107,6 +134,7 @@ export class RemoteFileMirror implements FileReader {
           m.data = Buffer.alloc(0);
           m.size = 0;
           first = true;
+          this.notify(path);
         },
       },
     );

@@ -7,7 +7,7 @@
  * line never does. Dedupe by line uuid makes re-reads (daemon restart,
  * catch-up) harmless.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, type FSWatcher, openSync, readSync, statSync, watch } from "node:fs";
 import { parseClaudeTranscriptLine, transcriptPathOf } from "../adapters/claude/transcript.ts";
 import type { IngestItem, Ingestor } from "../daemon/ingest.ts";
 import type { Logger } from "../daemon/log.ts";
@@ -30,6 +30,13 @@ const PATH_RECHECK_MS = 5_000;
 export interface FileReader {
   size(path: string): number | null;
   read(path: string, offset: number, len: number): Uint8Array | null;
+  /**
+   * Calls onChange (maybe spuriously, maybe coalesced) when the file may have
+   * grown, so a line is read within milliseconds instead of at the next poll.
+   * Optional and best effort: null when it cannot watch (no such file, no
+   * inotify watches left); the poll still catches everything.
+   */
+  watch?(path: string, onChange: () => void): { close(): void } | null;
 }
 
 export const localFiles: FileReader = {
@@ -55,6 +62,19 @@ export const localFiles: FileReader = {
       closeSync(fd);
     }
   },
+  watch(path, onChange) {
+    let w: FSWatcher;
+    try {
+      // inotify on Linux: IN_MODIFY on every append. A replaced file (rename)
+      // leaves this watch on the old inode: the poll's path/size check and
+      // the next follow() re-arm it.
+      w = watch(path, { persistent: false }, () => onChange());
+    } catch {
+      return null;
+    }
+    w.on("error", () => w.close());
+    return { close: () => w.close() };
+  },
 };
 
 interface Follow {
@@ -63,11 +83,18 @@ interface Follow {
   /** started in the middle of the file: the first line read may be cut */
   midFile: boolean;
   pathCheckedAt: number;
+  /** change notifications for `path` (null: none armed; the poll covers it) */
+  watcher: { close(): void } | null;
+  /** path the watcher was armed for */
+  watched: string | null;
 }
 
 export class ClaudeTranscriptFollower {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly follows = new Map<string, Follow>();
+  /** runtimes whose transcript changed, read on the next turn of the event loop */
+  private readonly due = new Set<string>();
+  private dueScheduled = false;
 
   constructor(
     private readonly d: { targetId: string; store: Store; ingestor: Ingestor; clock: Clock; log: Logger; intervalMs?: number; files?: FileReader },
@@ -80,6 +107,9 @@ export class ClaudeTranscriptFollower {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    for (const f of this.follows.values()) f.watcher?.close();
+    this.follows.clear();
+    this.due.clear();
   }
 
   /** One pass over every active Claude runtime; returns the number of events fed. */
@@ -88,12 +118,37 @@ export class ClaudeTranscriptFollower {
     try {
       const active = this.d.store.activeRuntimesForTarget(this.d.targetId).filter((r) => r.agent_type === "claude");
       const live = new Set(active.map((r) => r.runtime_id));
-      for (const k of this.follows.keys()) if (!live.has(k)) this.follows.delete(k);
+      for (const [k, f] of this.follows) {
+        if (live.has(k)) continue;
+        f.watcher?.close();
+        this.follows.delete(k);
+      }
       for (const rt of active) fed += this.follow(rt.runtime_id);
     } catch (err) {
       this.d.log.debug("transcript follow failed", { message: err instanceof Error ? err.message : String(err) });
     }
     return fed;
+  }
+
+  /** a watched transcript changed: read it soon (coalesced per turn of the event loop) */
+  private changed(runtimeId: string): void {
+    if (this.timer === undefined) return; // stopped
+    this.due.add(runtimeId);
+    if (this.dueScheduled) return;
+    this.dueScheduled = true;
+    setImmediate(() => {
+      this.dueScheduled = false;
+      const ids = [...this.due];
+      this.due.clear();
+      for (const id of ids) {
+        if (!this.follows.has(id)) continue;
+        try {
+          this.follow(id);
+        } catch (err) {
+          this.d.log.debug("transcript follow failed", { message: err instanceof Error ? err.message : String(err) });
+        }
+      }
+    });
   }
 
   private pathFor(runtimeId: string): string | null {
@@ -122,12 +177,20 @@ export class ClaudeTranscriptFollower {
     if (size === null) return 0;
     if (f === undefined || f.path !== path) {
       const offset = Math.max(0, size - CATCH_UP_BYTES);
-      f = { path, offset, midFile: offset > 0, pathCheckedAt: now0 };
+      f?.watcher?.close();
+      f = { path, offset, midFile: offset > 0, pathCheckedAt: now0, watcher: null, watched: null };
       this.follows.set(runtimeId, f);
+    }
+    if (this.timer !== undefined && (f.watched !== path || (recheck && f.watcher === null))) {
+      // (re)arm change notifications: new path, or a watch that could not be armed before
+      f.watcher?.close();
+      f.watcher = files.watch?.(path, () => this.changed(runtimeId)) ?? null;
+      f.watched = path;
     }
     if (size < f.offset) {
       f.offset = 0; // truncated or replaced
       f.midFile = false;
+      f.watched = null; // a replaced file is a new inode: re-arm the watch at the next pass
     }
     if (size === f.offset) return 0;
     const got = files.read(path, f.offset, Math.min(size - f.offset, MAX_READ_BYTES));

@@ -92,4 +92,24 @@ describe("RemoteFileMirror", () => {
     m.stop();
     expect(tails.every((t) => t.stopped)).toBe(true);
   });
+  test("watch: a listener hears every arrival and reset of its path, none after close or stop", () => {
+    const { source, tails } = fakeSource();
+    const m = new RemoteFileMirror(source);
+    const heard: string[] = [];
+    const w = m.watch("/t.jsonl", () => heard.push("t"));
+    m.watch("/other.jsonl", () => heard.push("other"));
+    expect(m.size("/t.jsonl")).toBeNull();
+    tails[0]?.data("a\n", 0);
+    tails[0]?.data("b\n", 2);
+    tails[0]?.reset();
+    expect(heard).toEqual(["t", "t", "t"]);
+    w.close();
+    tails[0]?.data("c\n", 0);
+    expect(heard).toEqual(["t", "t", "t"]);
+    const w2 = m.watch("/t.jsonl", () => heard.push("t2"));
+    m.stop();
+    tails[0]?.data("d\n", 2);
+    expect(heard).toEqual(["t", "t", "t"]);
+    w2.close();
+  });
 });
