@@ -1,14 +1,20 @@
 /**
  * Benchmark profile (TC-044, contracts §13, issue 8): 3 targets (host + 2 ssh
  * "VMs" on loopback sshd, each with its own HOME/TMUX_TMPDIR via SetEnv), 20
- * fake-claude panes per target (60), 10 hook events/s sustained through the
- * REAL hook path (`agtmux emit --hook claude` spawned with the pane's env and
- * the payload on stdin; on a VM with the VM's env, so it spools for the
- * relay), plus a pane-text fallback source: 3 panes per target get no hooks,
- * the bench writes a recorded Claude screen (waiting_approval, then running)
- * onto the pane's tty and the daemon's screen poller has to recognise it.
+ * fake agent panes per target (60), and per target four sources:
+ *  - hook: 11 claude panes; 10 hook events/s in all, sustained, through the
+ *    REAL hook path (`agtmux emit --hook claude` spawned with the pane's env
+ *    and the payload on stdin; on a VM with the VM's env, so it spools for
+ *    the relay);
+ *  - notify: 3 codex panes; codex's notify program (`agtmux emit --hook codex
+ *    --source notify <json>`) reporting a finished turn;
+ *  - transcript: 3 claude panes whose SessionStart hook named a transcript;
+ *    the bench appends turn-boundary lines as Claude Code writes them;
+ *  - pane text (fallback): 3 claude panes without hooks; the bench writes a
+ *    recorded Claude screen onto the pane's tty and the daemon's screen
+ *    poller has to recognise it.
  *
- * Visible lag = event emitted (hook process spawned / screen written) -> a
+ * Visible lag = event emitted (emit process spawned / line appended / screen written) -> a
  * `delta` line on a watch client (`GET /v1/watch?scope=panes`) upserting that
  * pane in the new state, per source and target kind (local / ssh).
  *
@@ -24,8 +30,8 @@
  *
  * Flags: --seconds=120 --idle-seconds=30 --rate=10 --no-build --no-plot
  */
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { AgtmuxClient } from "../src/client/client.ts";
 import type { PaneItem, TargetItem } from "../src/wire/list.ts";
 import type { WatchLine } from "../src/wire/watch.ts";
@@ -40,12 +46,20 @@ const SECONDS = Number(opt("seconds", "120"));
 const IDLE_SECONDS = Number(opt("idle-seconds", "30"));
 const RATE = Number(opt("rate", "10"));
 const PANES_PER_TARGET = 20;
+/** per target, by window index: 0-2 pane text, 3-5 transcript, 6-8 notify (codex), the rest hooks */
 const TEXT_PANES_PER_TARGET = 3;
+const TRANSCRIPT_PANES_PER_TARGET = 3;
+const NOTIFY_PANES_PER_TARGET = 3;
 /** each pane-text pane gets a new screen every this many ms (screen poll interval is 1.5 s) */
 const TEXT_PERIOD_MS = 6_000;
+/** each transcript pane gets a new turn-boundary line every this many ms */
+const TRANSCRIPT_PERIOD_MS = 3_000;
+/** each notify pane gets a step (codex prompt hook, then its notify) every this many ms */
+const NOTIFY_PERIOD_MS = 6_000;
 const TIMEOUT_MS = 15_000;
 const OUT = join(import.meta.dir, "out");
-const BUDGET = { contract_p95_ms: 2_000, hook_local_p95_ms: 100, hook_ssh_p95_ms: 150, pane_text_p95_ms: 1_500, cpu_idle_pct: 2, cpu_load_pct: 5, rss_mib: 80 };
+/** native signals (hook, notify, transcript): 100 ms local, 150 ms over ssh; pane text 1.5 s; RSS 80 MB = 76.3 MiB */
+const BUDGET = { contract_p95_ms: 2_000, native_local_p95_ms: 100, native_ssh_p95_ms: 150, pane_text_p95_ms: 1_500, cpu_idle_pct: 2, cpu_load_pct: 5, rss_mb: 80, rss_mib: 80e6 / 2 ** 20 };
 
 const T_START = performance.now();
 const log = (s: string): void => console.error(`[profile ${((performance.now() - T_START) / 1000).toFixed(1)}s] ${s}`);
@@ -70,7 +84,7 @@ const SCREENS: Array<[string, string]> = [
 ];
 
 type Kind = "local" | "ssh";
-type Source = "hook" | "pane_text";
+type Source = "hook" | "notify" | "transcript" | "pane_text";
 
 interface Target {
   name: string;
@@ -83,14 +97,25 @@ interface Target {
   sshd?: Sshd;
 }
 
-async function makeTmux(name: string, env: Env, agent: string[]): Promise<Target> {
+/** agent argv of window i: codex for the notify panes, claude for the rest */
+type Agents = (window: number) => string[];
+const isNotifyWindow = (i: number): boolean => i >= TEXT_PANES_PER_TARGET + TRANSCRIPT_PANES_PER_TARGET && i < TEXT_PANES_PER_TARGET + TRANSCRIPT_PANES_PER_TARGET + NOTIFY_PANES_PER_TARGET;
+/** fake agents: copies of /bin/sleep named claude and codex in `bin` */
+function fakeAgents(bin: string): Agents {
+  mkdirSync(bin, { recursive: true });
+  for (const name of ["claude", "codex"]) copyFileSync("/bin/sleep", join(bin, name));
+  for (const name of ["claude", "codex"]) chmodSync(join(bin, name), 0o755);
+  return (i) => [join(bin, isNotifyWindow(i) ? "codex" : "claude"), "100000"];
+}
+
+async function makeTmux(name: string, env: Env, agent: Agents): Promise<Target> {
   const tmux = async (...args: string[]): Promise<string> => {
     const r = await run(["tmux", "-f", "/dev/null", ...args], env);
     if (r.code !== 0) throw new Error(`${name}: tmux ${args.slice(0, 6).join(" ")}… failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
   };
-  const cmds: string[][] = [["new-session", "-d", "-s", "bench", "-x", "160", "-y", "40", ...agent]];
-  for (let i = 1; i < PANES_PER_TARGET; i++) cmds.push(["new-window", "-d", "-t", "bench", ...agent]);
+  const cmds: string[][] = [["new-session", "-d", "-s", "bench", "-x", "160", "-y", "40", ...agent(0)]];
+  for (let i = 1; i < PANES_PER_TARGET; i++) cmds.push(["new-window", "-d", "-t", "bench", ...agent(i)]);
   await tmux(...cmds.flatMap((c, j) => (j === 0 ? c : [";", ...c])));
   const serverPid = Number((await tmux("display-message", "-p", "#{pid}")).trim());
   const socketPath = (await tmux("display-message", "-p", "#{socket_path}")).trim();
@@ -237,6 +262,7 @@ class Watcher {
 }
 
 const keyOf = (p: PaneItem): string => `${p.identity.target}/${p.identity.pane_id}`;
+const sessionOf = (r: { target: { name: string }; pane: PaneItem }): string => `bench-${r.target.name}-${r.pane.identity.pane_id.slice(1)}`;
 
 /** wrappers counting the daemon's spawns: log "<ppid> <name> <args…>" then exec the real binary */
 function spawnCounters(dir: string): { path: string; log: string } {
@@ -324,7 +350,7 @@ async function main(): Promise<number> {
   try {
     const machine = await machineInfo(box.env);
     // ---- targets: the host and two VMs sharing one client HOME (~/.ssh/config with vm1, vm2)
-    targets.push(await makeTmux("host", box.env, [join(box.bin, "claude"), "100000"]));
+    targets.push(await makeTmux("host", box.env, fakeAgents(join(box.dir, "agents"))));
     let clientHome: string | undefined;
     for (const name of ["vm1", "vm2"]) {
       const first = targets.find((t) => t.sshd !== undefined)?.sshd;
@@ -332,11 +358,8 @@ async function main(): Promise<number> {
       sshd.addAlias(name);
       sshd.trustHostKey();
       clientHome = sshd.client.home;
-      const bin = join(sshd.dir, "bin");
-      mkdirSync(bin, { recursive: true });
-      Bun.spawnSync(["cp", "/bin/sleep", join(bin, "claude")]);
       const env: Env = { PATH: process.env.PATH, LANG: "C.UTF-8", HOME: sshd.vmHome, TMUX_TMPDIR: sshd.tmuxTmpDir, XDG_RUNTIME_DIR: sshd.runtimeDir, USER: "root" };
-      const t = await makeTmux(name, env, [join(bin, "claude"), "100000"]);
+      const t = await makeTmux(name, env, fakeAgents(join(sshd.dir, "bin")));
       t.sshd = sshd;
       targets.push(t);
     }
@@ -356,15 +379,16 @@ async function main(): Promise<number> {
     const panes = await until(
       async () => {
         const r = await client.panes().catch(() => null);
-        return r !== null && r.items.length === 3 * PANES_PER_TARGET && r.items.every((p) => p.agent?.type === "claude") ? r.items : null;
+        const codex = r?.items.filter((p) => p.agent?.type === "codex").length ?? 0;
+        return r !== null && r.items.length === 3 * PANES_PER_TARGET && codex === 3 * NOTIFY_PANES_PER_TARGET && r.items.every((p) => p.agent?.type === "claude" || p.agent?.type === "codex") ? r.items : null;
       },
       30_000,
-      "daemon lists the 60 claude panes",
+      "daemon lists the 60 agent panes (51 claude, 9 codex)",
     );
-    log(`daemon pid ${pid} (${health.version}): 3 targets, ${panes.length} claude panes`);
+    log(`daemon pid ${pid} (${health.version}): 3 targets, ${panes.length} agent panes`);
     watcher = await new Watcher(box.socket).open(() => daemon?.exitCode === null);
 
-    // pane roles: per target, the first TEXT_PANES_PER_TARGET (by window index) get screens, the rest hooks
+    // pane roles per target by window index: screens, transcript lines, codex notify, the rest claude hooks
     const byTarget = new Map<string, PaneItem[]>();
     for (const p of panes) byTarget.set(p.identity.target, [...(byTarget.get(p.identity.target) ?? []), p]);
     interface Role {
@@ -372,9 +396,13 @@ async function main(): Promise<number> {
       target: Target;
       step: number;
       tty?: string | undefined;
+      /** transcript panes: the file the SessionStart hook named */
+      transcript?: string;
     }
     const hookPanes: Role[] = [];
     const textPanes: Role[] = [];
+    const transcriptPanes: Role[] = [];
+    const notifyPanes: Role[] = [];
     for (const t of targets) {
       const list = (byTarget.get(t.name) ?? []).toSorted((a, b) => (a.window_index ?? 0) - (b.window_index ?? 0));
       if (list.length !== PANES_PER_TARGET) throw new Error(`target ${t.name}: ${list.length} panes listed`);
@@ -384,10 +412,60 @@ async function main(): Promise<number> {
           .split("\n")
           .map((l) => l.split(" ") as [string, string]),
       );
-      list.forEach((pane, i) => (i < TEXT_PANES_PER_TARGET ? textPanes.push({ pane, target: t, step: 0, tty: ttys.get(pane.identity.pane_id) }) : hookPanes.push({ pane, target: t, step: 0 })));
+      const home = t.env.HOME ?? box.dir;
+      list.forEach((pane, i) => {
+        const role: Role = { pane, target: t, step: 0 };
+        if (i < TEXT_PANES_PER_TARGET) textPanes.push({ ...role, tty: ttys.get(pane.identity.pane_id) });
+        else if (i < TEXT_PANES_PER_TARGET + TRANSCRIPT_PANES_PER_TARGET) transcriptPanes.push({ ...role, transcript: join(home, ".claude", "projects", "-bench", `${t.name}-${pane.identity.pane_id.slice(1)}.jsonl`) });
+        else if (isNotifyWindow(i)) notifyPanes.push(role);
+        else hookPanes.push(role);
+      });
     }
-    // interleave targets in the hook round robin
-    hookPanes.sort((a, b) => (a.pane.window_index ?? 0) - (b.pane.window_index ?? 0) || a.target.name.localeCompare(b.target.name));
+    // interleave targets in each round robin
+    const byWindow = (a: Role, b: Role): number => (a.pane.window_index ?? 0) - (b.pane.window_index ?? 0) || a.target.name.localeCompare(b.target.name);
+    for (const l of [hookPanes, textPanes, transcriptPanes, notifyPanes]) l.sort(byWindow);
+
+    /** `agtmux emit <args>` as a hook runs in the pane: its env (on a VM the VM's, so it spools for the relay), TMUX, TMUX_PANE; payload on stdin */
+    const emit = (r: Role, args: string[], payload: Record<string, unknown> | null): Bun.Subprocess => {
+      const tmuxEnv = { TMUX: `${r.target.socketPath},${r.target.serverPid},0`, TMUX_PANE: r.pane.identity.pane_id };
+      return Bun.spawn([BIN, "emit", ...args], {
+        env: { ...r.target.env, ...tmuxEnv } as Record<string, string>,
+        stdin: payload === null ? "ignore" : new Blob([JSON.stringify(payload)]),
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+    };
+    let uuidN = 0;
+    /** one transcript line as Claude Code 2.1 writes it at a turn boundary */
+    const transcriptLine = (r: Role, kind: "prompt" | "turn_end" | "summary"): string => {
+      const base = { uuid: `bench-${process.pid}-${++uuidN}`, timestamp: new Date().toISOString(), sessionId: sessionOf(r), isSidechain: false, cwd: "/tmp", version: "2.1.330" };
+      const line =
+        kind === "prompt"
+          ? { ...base, type: "user", message: { role: "user", content: "go" } }
+          : kind === "turn_end"
+            ? { ...base, type: "system", subtype: "turn_duration", durationMs: 1000 }
+            : { type: "summary", summary: "bench", leafUuid: base.uuid };
+      return `${JSON.stringify(line)}\n`;
+    };
+    // transcript panes: the file exists with a first line (a relay mirrors only what it has seen), then
+    // their SessionStart hook names it; the target's follower finds it on its next pass
+    await Promise.all(
+      transcriptPanes.map(async (r) => {
+        const file = r.transcript as string;
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, transcriptLine(r, "summary"));
+        const code = await emit(r, ["--hook", "claude"], { session_id: sessionOf(r), hook_event_name: "SessionStart", source: "startup", transcript_path: file, cwd: "/tmp" }).exited;
+        if (code !== 0) throw new Error(`SessionStart hook for ${r.target.name}/${r.pane.identity.pane_id}: emit exited ${code}`);
+      }),
+    );
+    await until(
+      async () => {
+        const ps = (await client.panes()).items;
+        return transcriptPanes.every((r) => ps.find((p) => keyOf(p) === keyOf(r.pane))?.state === "idle") ? true : null;
+      },
+      15_000,
+      "the transcript panes' SessionStart hooks are applied",
+    );
 
     // ---- sampler: CPU, RSS, spawns, remote scans
     const scansNow = async (): Promise<Record<string, number>> => Object.fromEntries((await targetItems()).map((t) => [t.target, t.status?.scans ?? 0]));
@@ -435,71 +513,83 @@ async function main(): Promise<number> {
     const idle = await measurePhase(IDLE_SECONDS, async (stopAt) => void (await Bun.sleep(Math.max(0, stopAt - performance.now()))));
     log(`idle: CPU ${idle.cpu_pct} %, RSS p50 ${idle.rss_mib.p50} MiB, ${idle.spawns_per_min} spawns/min`);
 
-    // ---- load: RATE hook events/s + the pane-text screens
-    const samples: Record<`${Source}_${Kind}`, number[]> = { hook_local: [], hook_ssh: [], pane_text_local: [], pane_text_ssh: [] };
+    // ---- load: RATE hook events/s + codex notify + transcript lines + pane-text screens
+    const samples: Record<`${Source}_${Kind}`, number[]> = { hook_local: [], hook_ssh: [], notify_local: [], notify_ssh: [], transcript_local: [], transcript_ssh: [], pane_text_local: [], pane_text_ssh: [] };
     const lost: Record<string, number> = {};
     const emitFailures: number[] = [];
     const pending: Array<Promise<void>> = [];
-    let hooksSent = 0;
-    let screensSent = 0;
+    const sent: Record<Source, number> = { hook: 0, notify: 0, transcript: 0, pane_text: 0 };
     const w = watcher;
-    const fireHook = (r: Role): void => {
-      const [hook, want, extra] = CYCLE[r.step++ % CYCLE.length] as [string, string, Record<string, unknown>];
-      const payload = JSON.stringify({ session_id: `bench-${r.target.name}-${r.pane.identity.pane_id}`, hook_event_name: hook, cwd: "/tmp", ...extra });
-      const arrival = w.expect(keyOf(r.pane), want, TIMEOUT_MS);
-      const t0 = performance.now();
-      const p = Bun.spawn([BIN, "emit", "--hook", "claude"], {
-        env: { ...r.target.env, TMUX: `${r.target.socketPath},${r.target.serverPid},0`, TMUX_PANE: r.pane.identity.pane_id } as Record<string, string>,
-        stdin: new Blob([payload]),
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-      hooksSent++;
+    /** records the lag of `arrival` (from t0) under source/kind */
+    const record = (source: Source, r: Role, t0: number, arrival: Promise<number | null>, exited?: Promise<number>): void => {
+      sent[source]++;
       pending.push(
         (async () => {
-          const [t, code] = await Promise.all([arrival, p.exited]);
-          if (code !== 0) emitFailures.push(code);
-          const k = `hook_${r.target.kind}` as const;
+          const [t, code] = await Promise.all([arrival, exited]);
+          if (code !== undefined && code !== 0) emitFailures.push(code);
+          const k = `${source}_${r.target.kind}` as const;
           if (t === null) lost[k] = (lost[k] ?? 0) + 1;
           else samples[k].push(t - t0);
         })(),
       );
+    };
+    const fireHook = (r: Role): void => {
+      const [hook, want, extra] = CYCLE[r.step++ % CYCLE.length] as [string, string, Record<string, unknown>];
+      const arrival = w.expect(keyOf(r.pane), want, TIMEOUT_MS);
+      const t0 = performance.now();
+      const p = emit(r, ["--hook", "claude"], { session_id: sessionOf(r), hook_event_name: hook, cwd: "/tmp", ...extra });
+      record("hook", r, t0, arrival, p.exited);
+    };
+    // codex's notify program (`agtmux emit --hook codex --source notify <json>`, as setup-hooks writes it in
+    // config.toml) only reports a finished turn. A state needs another source's running to outrank it first
+    // (a hook's running would: across sources the state with the higher precedence wins, contracts §2), so each notify pane
+    // alternates a `codex.thread.running` on the notify source (what the app-server follower feeds; not
+    // measured) with the real notify payload (completed, measured)
+    const fireNotify = (r: Role): void => {
+      if (r.step++ % 2 === 0) {
+        void emit(r, ["--hook", "codex", "--source", "notify", JSON.stringify({ type: "thread.running", "thread-id": sessionOf(r) })], null);
+        return;
+      }
+      const arrival = w.expect(keyOf(r.pane), "completed", TIMEOUT_MS);
+      const t0 = performance.now();
+      const payload = { type: "agent-turn-complete", "thread-id": sessionOf(r), "turn-id": `turn-${r.step}`, cwd: "/tmp", "input-messages": ["go"], "last-assistant-message": "done" };
+      const p = emit(r, ["--hook", "codex", "--source", "notify", JSON.stringify(payload)], null);
+      record("notify", r, t0, arrival, p.exited);
+    };
+    // what Claude Code writes at turn boundaries: the user's prompt (running), then turn_duration (completed)
+    const fireTranscript = (r: Role): void => {
+      const prompt = r.step++ % 2 === 0;
+      const arrival = w.expect(keyOf(r.pane), prompt ? "running" : "completed", TIMEOUT_MS);
+      const t0 = performance.now();
+      appendFileSync(r.transcript as string, transcriptLine(r, prompt ? "prompt" : "turn_end"));
+      record("transcript", r, t0, arrival);
     };
     const fireScreen = (r: Role): void => {
       const [want, bytes] = SCREENS[r.step++ % SCREENS.length] as [string, string];
       const arrival = w.expect(keyOf(r.pane), want, TIMEOUT_MS);
       const t0 = performance.now();
       writeFileSync(r.tty as string, bytes);
-      screensSent++;
-      pending.push(
-        (async () => {
-          const t = await arrival;
-          const k = `pane_text_${r.target.kind}` as const;
-          if (t === null) lost[k] = (lost[k] ?? 0) + 1;
-          else samples[k].push(t - t0);
-        })(),
-      );
+      record("pane_text", r, t0, arrival);
     };
-    log(`load ${SECONDS} s: ${RATE} hook events/s over ${hookPanes.length} panes, a screen every ${TEXT_PERIOD_MS / 1000} s on each of ${textPanes.length} pane-text panes`);
+    const lanes = [
+      { panes: hookPanes, gap: 1000 / RATE, offset: 0, fire: fireHook },
+      { panes: notifyPanes, gap: NOTIFY_PERIOD_MS / notifyPanes.length, offset: 150, fire: fireNotify },
+      { panes: transcriptPanes, gap: TRANSCRIPT_PERIOD_MS / transcriptPanes.length, offset: 50, fire: fireTranscript },
+      { panes: textPanes, gap: TEXT_PERIOD_MS / textPanes.length, offset: 250, fire: fireScreen },
+    ].map((l) => ({ ...l, n: 0 }));
+    log(
+      `load ${SECONDS} s: ${RATE} hook events/s over ${hookPanes.length} panes; per pane every ${NOTIFY_PERIOD_MS / 1000} s a codex step (${notifyPanes.length} notify panes), every ${TRANSCRIPT_PERIOD_MS / 1000} s a transcript line (${transcriptPanes.length} panes), every ${TEXT_PERIOD_MS / 1000} s a screen (${textPanes.length} pane-text panes)`,
+    );
     const load = await measurePhase(SECONDS, async (stopAt) => {
       const t0 = performance.now();
-      const hookGap = 1000 / RATE;
-      const textGap = TEXT_PERIOD_MS / textPanes.length;
-      let nh = 0;
-      let nt = 0;
       while (performance.now() < stopAt) {
         const now = performance.now();
-        const nextHook = t0 + nh * hookGap;
-        const nextText = t0 + 250 + nt * textGap;
-        if (nextHook <= now) {
-          fireHook(hookPanes[nh++ % hookPanes.length] as Role);
+        const due = lanes.find((l) => t0 + l.offset + l.n * l.gap <= now);
+        if (due !== undefined) {
+          due.fire(due.panes[due.n++ % due.panes.length] as Role);
           continue;
         }
-        if (nextText <= now) {
-          fireScreen(textPanes[nt++ % textPanes.length] as Role);
-          continue;
-        }
-        await Bun.sleep(Math.max(0, Math.min(nextHook, nextText) - now));
+        await Bun.sleep(Math.max(0, Math.min(...lanes.map((l) => t0 + l.offset + l.n * l.gap)) - now));
       }
     });
     await Promise.all(pending);
@@ -508,11 +598,11 @@ async function main(): Promise<number> {
       throw new Error(`watch client failed: ${String(watcher.error)}; daemon exit ${String(daemon.exitCode)} ${String(daemon.signalCode)}; daemon stderr tail:\n${tail}`);
     }
     const finalTargets = await targetItems();
-    log(`load: CPU ${load.cpu_pct} %, RSS p50 ${load.rss_mib.p50} MiB, ${load.spawns_per_min} spawns/min; ${hooksSent} hooks, ${screensSent} screens`);
+    log(`load: CPU ${load.cpu_pct} %, RSS p50 ${load.rss_mib.p50} MiB, ${load.spawns_per_min} spawns/min; ${JSON.stringify(sent)} sent`);
 
     // ---- result
     const lat = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])) as Record<keyof typeof samples, Stats>;
-    const budgetOf = (k: string): number => (k.startsWith("hook_local") ? BUDGET.hook_local_p95_ms : k.startsWith("hook_ssh") ? BUDGET.hook_ssh_p95_ms : BUDGET.pane_text_p95_ms);
+    const budgetOf = (k: string): number => (k.startsWith("pane_text") ? BUDGET.pane_text_p95_ms : k.endsWith("_local") ? BUDGET.native_local_p95_ms : BUDGET.native_ssh_p95_ms);
     const sshVersion = await run(["ssh", "-V"], box.env).catch(() => ({ stdout: "", stderr: "unknown" }));
     const result = {
       schema: 1,
@@ -528,13 +618,17 @@ async function main(): Promise<number> {
         targets: targets.map((t) => ({ name: t.name, kind: t.kind })),
         panes_per_target: PANES_PER_TARGET,
         hook_panes: hookPanes.length,
+        notify_panes: notifyPanes.length,
+        notify_period_ms_per_pane: NOTIFY_PERIOD_MS,
+        transcript_panes: transcriptPanes.length,
+        transcript_period_ms_per_pane: TRANSCRIPT_PERIOD_MS,
         pane_text_panes: textPanes.length,
         pane_text_period_ms_per_pane: TEXT_PERIOD_MS,
         timeout_ms: TIMEOUT_MS,
         seed: "none (deterministic round robin: hooks over the hook panes interleaved by target, the CYCLE UserPromptSubmit/PermissionRequest/PostToolUse/Stop per pane; screens waiting_approval/running per pane)",
       },
       method: [
-        "visible lag: performance.now() at Bun.spawn of `agtmux emit --hook claude` (pane env: TMUX, TMUX_PANE, the target's HOME/TMUX_TMPDIR/XDG_RUNTIME_DIR; payload on stdin) or at the write of a recorded screen (tests/fixtures/claude/2.1.330/bash-approve/screens 02 / 04, clear + 40 lines) to the pane's tty, until a delta line on ONE watch client (GET /v1/watch?scope=panes over the daemon socket, in this process) upserts the pane with the expected state and a newer state_version",
+        "visible lag: performance.now() at Bun.spawn of `agtmux emit --hook claude` (hook) or `agtmux emit --hook codex --source notify <agent-turn-complete json>` (notify, codex's notify program; each notify pane alternates it with a codex.thread.running on the notify source, not measured) (pane env: TMUX, TMUX_PANE, the target's HOME/TMUX_TMPDIR/XDG_RUNTIME_DIR; payload on stdin), at the append of a Claude transcript line (transcript: a user prompt -> running, a system turn_duration -> completed, to the file the pane's SessionStart hook named) or at the write of a recorded screen (tests/fixtures/claude/2.1.330/bash-approve/screens 02 / 04, clear + 40 lines) to the pane's tty, until a delta line on ONE watch client (GET /v1/watch?scope=panes over the daemon socket, in this process) upserts the pane with the expected state and a newer state_version",
         "cpu_pct: (utime+stime) delta of the daemon pid / wall time, % of one core; rss: VmRSS sampled every 1 s",
         "spawns: wrapper scripts named tmux/ps/ssh first on the daemon's PATH log their $PPID and argv then exec the real binary; only lines whose parent is the daemon pid count (exact, not sampled). Commands the ssh targets run on the VMs are execs on the persistent ssh2 connection, run by sshd: reported as remote_scans (status.scans deltas of GET /v1/targets; a remote scan = one tmux list-panes + one ps)",
         "host and both VMs share the machine: sshd, ssh crypto, the relays, the emit processes (~10/s, each a start of the compiled binary) and the daemon compete for the same CPUs",
@@ -544,9 +638,9 @@ async function main(): Promise<number> {
       watch_stream_breaks: watcher.breaks,
       met_via_snapshot_after_reopen: watcher.viaSnapshot,
       emit_failures: emitFailures.length,
-      hooks_sent: hooksSent,
-      screens_sent: screensSent,
-      achieved_hook_rate_per_s: Math.round((hooksSent / load.seconds) * 100) / 100,
+      sent,
+      achieved_hook_rate_per_s: Math.round((sent.hook / load.seconds) * 100) / 100,
+      achieved_event_rate_per_s: Math.round(((sent.hook + sent.notify + sent.transcript + sent.pane_text) / load.seconds) * 100) / 100,
       overhead: { idle, load },
       targets_at_end: finalTargets.map((t) => ({ target: t.target, kind: t.kind, scans: t.status?.scans ?? null, last_scan_ms: t.status?.last_scan_ms ?? null, ssh: t.status?.ssh ?? null, relay: t.status?.relay ?? null, control_clients: t.status?.control_clients ?? null })),
       budgets: BUDGET,
@@ -567,7 +661,7 @@ async function main(): Promise<number> {
     // ---- summary
     const m = machine;
     console.log(`\nagtmux benchmark profile (TC-044) — ${m.cpus} cpus (${m.cpu_model}), ${m.mem_gib} GiB, bun ${m.bun}, ${m.tmux}, ${m.git_commit.slice(0, 12)}${m.git_dirty ? "+dirty" : ""}`);
-    console.log(`3 targets (host + 2 ssh over loopback), 60 claude panes; ${SECONDS} s at ${result.achieved_hook_rate_per_s} hook events/s + ${screensSent} pane-text screens\n`);
+    console.log(`3 targets (host + 2 ssh over loopback), 60 agent panes (51 claude, 9 codex); ${SECONDS} s at ${result.achieved_hook_rate_per_s} hook events/s, ${result.achieved_event_rate_per_s}/s in all (${sent.notify} notify, ${sent.transcript} transcript lines, ${sent.pane_text} screens)\n`);
     const rows: string[][] = [["visible lag (event -> watch delta)", "n", "lost", "p50", "p95", "p99", "max", "goal p95", ""]];
     for (const [k, s] of Object.entries(lat)) {
       const b = budgetOf(k);
@@ -581,7 +675,7 @@ async function main(): Promise<number> {
       ["load", load, BUDGET.cpu_load_pct],
     ] as const) {
       console.log(
-        `${name.padEnd(5)} ${ph.seconds} s: daemon CPU ${ph.cpu_pct} % (goal <= ${goal} %: ${ph.cpu_pct <= goal ? "met" : "MISSED"}), RSS p50 ${ph.rss_mib.p50} max ${ph.rss_mib.max} MiB (goal <= ${BUDGET.rss_mib}: ${ph.rss_mib.max <= BUDGET.rss_mib ? "met" : "MISSED"}), spawns ${ph.spawns_per_min}/min ${JSON.stringify(ph.spawns.by)}, remote scans ${ph.remote_scans_per_min}/min`,
+        `${name.padEnd(5)} ${ph.seconds} s: daemon CPU ${ph.cpu_pct} % (goal <= ${goal} %: ${ph.cpu_pct <= goal ? "met" : "MISSED"}), RSS p50 ${ph.rss_mib.p50} max ${ph.rss_mib.max} MiB (goal <= ${BUDGET.rss_mb} MB = ${BUDGET.rss_mib.toFixed(1)} MiB: ${ph.rss_mib.max <= BUDGET.rss_mib ? "met" : "MISSED"}), spawns ${ph.spawns_per_min}/min ${JSON.stringify(ph.spawns.by)}, remote scans ${ph.remote_scans_per_min}/min`,
       );
     }
     if (emitFailures.length > 0) console.log(`emit processes that failed: ${emitFailures.length}`);
@@ -591,9 +685,9 @@ async function main(): Promise<number> {
       const values = Object.entries(samples).flatMap(([k, v]) => v.map((ms) => ({ series: k, ms: Math.max(0.1, ms) })));
       const spec = {
         $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-        title: `visible lag per source (event -> watch delta), ${SECONDS} s at ${RATE} hook events/s, 60 panes, 3 targets`,
-        width: 520,
-        height: 220,
+        title: `visible lag per source and target kind (event -> watch delta), ${SECONDS} s at ${RATE} hook events/s, 60 panes, 3 targets`,
+        width: 560,
+        height: 320,
         data: { values },
         mark: { type: "boxplot", extent: "min-max" },
         encoding: {
