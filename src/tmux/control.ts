@@ -6,11 +6,23 @@
  * notifications are handed to onNotification, and onExit is called once
  * when the client process has ended.
  *
- * Safety: the client never writes to tmux's stdin. This matters because on
- * tmux 3.3a the read-only flag does not stop commands written to a control
- * client (send-keys, kill-session … are executed); read-only only blocks
- * key input. `-N` stops tmux from starting a server (attach-session would
- * otherwise start one, with the user's config, when none runs).
+ * Command channel (command()): the periodic read-only queries (list-panes,
+ * capture-pane, display-message -p) are written to the client's stdin
+ * instead of spawning a tmux process each time. Safety: on tmux 3.3a the
+ * read-only flag does not stop commands written to a control client
+ * (send-keys, kill-session … would be executed; read-only only blocks key
+ * input), so what is written is only ever built here: subcommands from
+ * Tmux's read-only allow-list (channelSafe), every argument single-quoted
+ * for tmux's parser, no newline in any argument, and nothing read from tmux
+ * is ever written back. Each request is followed by its own sentinel line
+ * (`display-message -p 'agtmux-end:<nonce>'`); every reply block of this
+ * client (flags & 1) up to the sentinel's belongs to that request, so a
+ * request that timed out cannot shift the answers of the next ones, and a
+ * failing command (%error, the rest of its line skipped by tmux) still ends
+ * at its sentinel. Pane text is printed raw inside a block; only a line equal
+ * to the block's own "%end <time> <number> <flags>" closes it.
+ * `-N` stops tmux from starting a server (attach-session would otherwise
+ * start one, with the user's config, when none runs).
  * ignore-size: the client never affects window sizes; no-output: no %output.
  *
  * Which notifications a client gets (tmux 3.3a, verified in
@@ -38,7 +50,7 @@
  * session to see every layout change.
  */
 import { ExecError, type StreamHandle } from "../targets/executor.ts";
-import type { Tmux } from "./tmux.ts";
+import { ChannelError, channelSafe, type Tmux } from "./tmux.ts";
 import { TmuxError } from "./types.ts";
 
 export interface ControlNotification {
@@ -113,6 +125,19 @@ export function parseNotification(line: string): ControlNotification | null {
   return { kind, args: [...parts.slice(0, arity - 1), parts.slice(arity - 1).join(" ")] };
 }
 
+/** One argument for tmux's command parser: single-quoted, a quote as '\'' (tmux joins adjacent quoted parts). */
+export function tmuxQuote(arg: string): string {
+  return `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+const SENTINEL = "agtmux-end:";
+
+interface Request {
+  resolve(out: string): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 /** upper bound for the wait for a trailing "%exit" line after the process ended */
 const EXIT_DRAIN_MS = 250;
 /** how long stop() waits after SIGTERM before SIGKILL */
@@ -134,6 +159,10 @@ export class ControlClient {
   private exitedP: Promise<void> | undefined;
   private ready: { resolve(): void; reject(e: TmuxError): void } | undefined;
   private exitLine: { seen: boolean; wake: (() => void) | undefined } = { seen: false, wake: undefined };
+  /** command() requests by sentinel nonce, and this client's reply blocks since the last sentinel */
+  private readonly requests = new Map<string, Request>();
+  private replies: Array<{ failed: boolean; lines: string[] }> = [];
+  private nonceN = 0;
 
   constructor(
     private readonly tmux: Tmux,
@@ -192,6 +221,62 @@ export class ControlClient {
   }
 
   /**
+   * Runs a read-only command chain (argv form, ";" separates commands) on
+   * this client and resolves with what `tmux <args>` would print on stdout.
+   * Rejects with TmuxError "failed" (stderr = tmux's message) when a command
+   * failed, ChannelError when the client is not attached, went away, or did
+   * not answer within timeoutMs.
+   */
+  command(args: readonly string[], timeoutMs: number): Promise<string> {
+    if (this.state !== "ready" || this.handle === undefined) return Promise.reject(new ChannelError(`control client on ${this.sessionId} not attached`));
+    if (!channelSafe(args)) return Promise.reject(new ChannelError(`not a read-only command for the channel: ${args[0] ?? ""}`));
+    const nonce = `${++this.nonceN}-${crypto.randomUUID()}`;
+    const line = args.map((a) => (a === ";" ? ";" : tmuxQuote(a))).join(" ");
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.requests.delete(nonce)) reject(new ChannelError(`control client on ${this.sessionId}: no answer after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.requests.set(nonce, { resolve, reject, timer });
+      try {
+        this.handle?.write(`${line}\ndisplay-message -p ${tmuxQuote(SENTINEL + nonce)}\n`);
+      } catch (err) {
+        clearTimeout(timer);
+        this.requests.delete(nonce);
+        reject(new ChannelError(`control client on ${this.sessionId}: write failed: ${err instanceof Error ? err.message : String(err)}`));
+      }
+    });
+  }
+
+  /** a reply block of this client ended */
+  private onReply(failed: boolean, lines: string[]): void {
+    const only = lines.length === 1 ? (lines[0] ?? "") : "";
+    if (!failed && only.startsWith(SENTINEL)) {
+      const req = this.requests.get(only.slice(SENTINEL.length));
+      const replies = this.replies;
+      this.replies = [];
+      if (req === undefined) return; // timed out: its answer is dropped
+      this.requests.delete(only.slice(SENTINEL.length));
+      clearTimeout(req.timer);
+      const bad = replies.find((r) => r.failed);
+      if (bad !== undefined) {
+        const msg = bad.lines.join("\n");
+        req.reject(new TmuxError("failed", `tmux command failed: ${bad.lines[0] ?? ""}`, msg));
+      } else req.resolve(replies.map((r) => (r.lines.length === 0 ? "" : `${r.lines.join("\n")}\n`)).join(""));
+      return;
+    }
+    this.replies.push({ failed, lines });
+  }
+
+  private failRequests(why: string): void {
+    for (const [nonce, req] of this.requests) {
+      clearTimeout(req.timer);
+      this.requests.delete(nonce);
+      req.reject(new ChannelError(`control client on ${this.sessionId}: ${why}`));
+    }
+    this.replies = [];
+  }
+
+  /**
    * Ends the client (stdin closed: tmux detaches it; then SIGTERM) and
    * resolves when the process is gone (reaped: no zombie). The attached
    * session is not affected. Idempotent.
@@ -239,9 +324,13 @@ export class ControlClient {
       if (m !== null && m[2] === this.block) {
         const failed = m[1] === "error";
         const lines = this.blockLines;
+        const flags = Number(this.block.split(" ")[2] ?? "0");
         this.block = null;
         this.blockLines = [];
-        if (!this.attachSettled) {
+        if (this.attachSettled) {
+          // flag 1: the reply to a command this client wrote
+          if ((flags & 1) === 1) this.onReply(failed, lines);
+        } else {
           if (failed) {
             this.attachError = lines.join("\n");
             this.settleAttach(new TmuxError("failed", `control client: attach to ${this.sessionId} failed: ${this.attachError}`, this.attachError));
@@ -298,6 +387,7 @@ export class ControlClient {
     }
     const wasReady = this.state === "ready";
     this.state = "ended";
+    this.failRequests("the client ended");
     if (!this.attachSettled) {
       // nothing on stdout: tmux could not connect (its message went to stderr)
       let err: TmuxError;

@@ -205,10 +205,57 @@ function parsePane(f: readonly string[]): PaneInfo {
   };
 }
 
+/**
+ * A way to run read-only tmux commands without spawning a process: an
+ * attached control-mode client of the same server (ControlClient.command).
+ * Rejects with TmuxError "failed" when tmux answered %error (stderr = its
+ * message); with ChannelError when the channel could not deliver an answer
+ * (then the command is run the usual way).
+ */
+export interface CommandChannel {
+  readonly attached: boolean;
+  command(args: readonly string[], timeoutMs: number): Promise<string>;
+}
+
+export class ChannelError extends Error {
+  override name = "ChannelError";
+}
+
+/** Subcommands that may go through a command channel: they only read. */
+const CHANNEL_COMMANDS = new Set(["list-panes", "list-sessions", "list-windows", "display-message", "capture-pane"]);
+
+/**
+ * Whether an argv command chain may use a command channel: only read-only
+ * subcommands (display-message only with -p: printed, never shown on a
+ * client), and no argument that would not survive one control-mode line.
+ */
+export function channelSafe(args: readonly string[]): boolean {
+  let first = true;
+  let cmd = "";
+  for (const a of [...args, ";"]) {
+    if (a === ";") {
+      if (first) return false; // empty command
+      first = true;
+      continue;
+    }
+    if (/[\n\r\0]/.test(a)) return false;
+    if (first) {
+      if (!CHANNEL_COMMANDS.has(a)) return false;
+      cmd = a;
+      first = false;
+      if (cmd === "display-message" && !args.includes("-p")) return false;
+    }
+  }
+  return true;
+}
+
 export class Tmux {
   readonly bin: string;
   readonly timeoutMs: number;
   private readonly socketArgs: readonly string[];
+  private channel: CommandChannel | null = null;
+  /** how read-only queries were run: through the channel or a spawned tmux (fallbacks included) */
+  readonly calls = { channel: 0, spawned: 0, fallbacks: 0 };
 
   constructor(
     readonly exec: Executor,
@@ -238,8 +285,32 @@ export class Tmux {
     return [this.bin, "-u", ...this.socketArgs, ...args];
   }
 
+  /**
+   * Read-only queries (channelSafe) go through this channel while it is
+   * attached; null: always spawn.
+   */
+  setChannel(c: CommandChannel | null): void {
+    this.channel = c;
+  }
+
+  get hasChannel(): boolean {
+    return this.channel?.attached === true;
+  }
+
   /** Runs a tmux command; resolves with stdout, throws TmuxError. */
   async run(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+    const ch = this.channel;
+    if (ch !== null && ch.attached && channelSafe(args)) {
+      try {
+        const out = await ch.command(args, opts.timeoutMs ?? this.timeoutMs);
+        this.calls.channel++;
+        return out;
+      } catch (err) {
+        if (!(err instanceof ChannelError)) throw err;
+        this.calls.fallbacks++; // the channel went away mid-command: run it the usual way
+      }
+    }
+    this.calls.spawned++;
     const argv = this.argv(...args);
     let r: ExecResult;
     try {
