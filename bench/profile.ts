@@ -44,6 +44,7 @@ const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const SECONDS = Number(opt("seconds", "120"));
 const IDLE_SECONDS = Number(opt("idle-seconds", "30"));
+/** native events per second in all (hooks + codex notify steps + transcript lines); screens come on top */
 const RATE = Number(opt("rate", "10"));
 const PANES_PER_TARGET = 20;
 /** per target, by window index: 0-2 pane text, 3-5 transcript, 6-8 notify (codex), the rest hooks */
@@ -52,10 +53,10 @@ const TRANSCRIPT_PANES_PER_TARGET = 3;
 const NOTIFY_PANES_PER_TARGET = 3;
 /** each pane-text pane gets a new screen every this many ms (screen poll interval is 1.5 s) */
 const TEXT_PERIOD_MS = 6_000;
-/** each transcript pane gets a new turn-boundary line every this many ms */
-const TRANSCRIPT_PERIOD_MS = 3_000;
-/** each notify pane gets a step (codex prompt hook, then its notify) every this many ms */
-const NOTIFY_PERIOD_MS = 6_000;
+/** each transcript pane gets a new turn-boundary line every this many ms (9 panes: 2 lines/s) */
+const TRANSCRIPT_PERIOD_MS = 4_500;
+/** each notify pane gets a step (thread running, then its notify) every this many ms (9 panes: 1 step/s) */
+const NOTIFY_PERIOD_MS = 9_000;
 const TIMEOUT_MS = 15_000;
 const OUT = join(import.meta.dir, "out");
 /** native signals (hook, notify, transcript): 100 ms local, 150 ms over ssh; pane text 1.5 s; RSS 80 MB = 76.3 MiB */
@@ -519,6 +520,8 @@ async function main(): Promise<number> {
     const emitFailures: number[] = [];
     const pending: Array<Promise<void>> = [];
     const sent: Record<Source, number> = { hook: 0, notify: 0, transcript: 0, pane_text: 0 };
+    /** the notify panes' unmeasured codex.thread.running steps */
+    let threadSteps = 0;
     const w = watcher;
     /** records the lag of `arrival` (from t0) under source/kind */
     const record = (source: Source, r: Role, t0: number, arrival: Promise<number | null>, exited?: Promise<number>): void => {
@@ -547,6 +550,7 @@ async function main(): Promise<number> {
     // measured) with the real notify payload (completed, measured)
     const fireNotify = (r: Role): void => {
       if (r.step++ % 2 === 0) {
+        threadSteps++;
         void emit(r, ["--hook", "codex", "--source", "notify", JSON.stringify({ type: "thread.running", "thread-id": sessionOf(r) })], null);
         return;
       }
@@ -571,14 +575,17 @@ async function main(): Promise<number> {
       writeFileSync(r.tty as string, bytes);
       record("pane_text", r, t0, arrival);
     };
+    // the rest of RATE is hooks: 10/s in all = 7 hooks + 1 notify step + 2 transcript lines a second
+    const hookRate = RATE - (1000 * notifyPanes.length) / NOTIFY_PERIOD_MS - (1000 * transcriptPanes.length) / TRANSCRIPT_PERIOD_MS;
+    if (!(hookRate > 0)) throw new Error(`--rate=${RATE} leaves no room for hooks`);
     const lanes = [
-      { panes: hookPanes, gap: 1000 / RATE, offset: 0, fire: fireHook },
+      { panes: hookPanes, gap: 1000 / hookRate, offset: 0, fire: fireHook },
       { panes: notifyPanes, gap: NOTIFY_PERIOD_MS / notifyPanes.length, offset: 150, fire: fireNotify },
       { panes: transcriptPanes, gap: TRANSCRIPT_PERIOD_MS / transcriptPanes.length, offset: 50, fire: fireTranscript },
       { panes: textPanes, gap: TEXT_PERIOD_MS / textPanes.length, offset: 250, fire: fireScreen },
     ].map((l) => ({ ...l, n: 0 }));
     log(
-      `load ${SECONDS} s: ${RATE} hook events/s over ${hookPanes.length} panes; per pane every ${NOTIFY_PERIOD_MS / 1000} s a codex step (${notifyPanes.length} notify panes), every ${TRANSCRIPT_PERIOD_MS / 1000} s a transcript line (${transcriptPanes.length} panes), every ${TEXT_PERIOD_MS / 1000} s a screen (${textPanes.length} pane-text panes)`,
+      `load ${SECONDS} s: ${RATE} native events/s in all; ${hookRate.toFixed(1)} hook events/s over ${hookPanes.length} panes; per pane every ${NOTIFY_PERIOD_MS / 1000} s a codex step (${notifyPanes.length} notify panes), every ${TRANSCRIPT_PERIOD_MS / 1000} s a transcript line (${transcriptPanes.length} panes), every ${TEXT_PERIOD_MS / 1000} s a screen (${textPanes.length} pane-text panes)`,
     );
     const load = await measurePhase(SECONDS, async (stopAt) => {
       const t0 = performance.now();
@@ -614,7 +621,8 @@ async function main(): Promise<number> {
       params: {
         seconds: SECONDS,
         idle_seconds: IDLE_SECONDS,
-        hook_rate_per_s: RATE,
+        native_event_rate_per_s: RATE,
+        hook_rate_per_s: Math.round(hookRate * 100) / 100,
         targets: targets.map((t) => ({ name: t.name, kind: t.kind })),
         panes_per_target: PANES_PER_TARGET,
         hook_panes: hookPanes.length,
@@ -640,7 +648,8 @@ async function main(): Promise<number> {
       emit_failures: emitFailures.length,
       sent,
       achieved_hook_rate_per_s: Math.round((sent.hook / load.seconds) * 100) / 100,
-      achieved_event_rate_per_s: Math.round(((sent.hook + sent.notify + sent.transcript + sent.pane_text) / load.seconds) * 100) / 100,
+      thread_running_steps: threadSteps,
+      achieved_native_event_rate_per_s: Math.round(((sent.hook + sent.notify + threadSteps + sent.transcript) / load.seconds) * 100) / 100,
       overhead: { idle, load },
       targets_at_end: finalTargets.map((t) => ({ target: t.target, kind: t.kind, scans: t.status?.scans ?? null, last_scan_ms: t.status?.last_scan_ms ?? null, ssh: t.status?.ssh ?? null, relay: t.status?.relay ?? null, control_clients: t.status?.control_clients ?? null })),
       budgets: BUDGET,
@@ -661,7 +670,7 @@ async function main(): Promise<number> {
     // ---- summary
     const m = machine;
     console.log(`\nagtmux benchmark profile (TC-044) — ${m.cpus} cpus (${m.cpu_model}), ${m.mem_gib} GiB, bun ${m.bun}, ${m.tmux}, ${m.git_commit.slice(0, 12)}${m.git_dirty ? "+dirty" : ""}`);
-    console.log(`3 targets (host + 2 ssh over loopback), 60 agent panes (51 claude, 9 codex); ${SECONDS} s at ${result.achieved_hook_rate_per_s} hook events/s, ${result.achieved_event_rate_per_s}/s in all (${sent.notify} notify, ${sent.transcript} transcript lines, ${sent.pane_text} screens)\n`);
+    console.log(`3 targets (host + 2 ssh over loopback), 60 agent panes (51 claude, 9 codex); ${SECONDS} s at ${result.achieved_native_event_rate_per_s} native events/s (${result.achieved_hook_rate_per_s}/s hooks, ${sent.notify} notify + ${threadSteps} thread steps, ${sent.transcript} transcript lines) + ${sent.pane_text} screens\n`);
     const rows: string[][] = [["visible lag (event -> watch delta)", "n", "lost", "p50", "p95", "p99", "max", "goal p95", ""]];
     for (const [k, s] of Object.entries(lat)) {
       const b = budgetOf(k);
@@ -685,7 +694,7 @@ async function main(): Promise<number> {
       const values = Object.entries(samples).flatMap(([k, v]) => v.map((ms) => ({ series: k, ms: Math.max(0.1, ms) })));
       const spec = {
         $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-        title: `visible lag per source and target kind (event -> watch delta), ${SECONDS} s at ${RATE} hook events/s, 60 panes, 3 targets`,
+        title: `visible lag per source and target kind (event -> watch delta), ${SECONDS} s at ${RATE} native events/s, 60 panes, 3 targets`,
         width: 560,
         height: 320,
         data: { values },
