@@ -18,7 +18,8 @@ import type { Clock } from "../domain/time.ts";
 import type { Store } from "../store/store.ts";
 import type { Tmux } from "../tmux/tmux.ts";
 
-export const POLL_INTERVAL_MS = 1_500;
+/** 1 s: the pane-text lag is this interval plus a capture; at 1.5 s its p95 over ssh sat on the 1.5 s goal (bench/profile.ts) */
+export const POLL_INTERVAL_MS = 1_000;
 export const HEARTBEAT_MS = 5_000;
 /** a native `running` at least this old is re-checked against the screen */
 export const RUNNING_RECHECK_MS = 3_000;
