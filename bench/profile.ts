@@ -28,7 +28,11 @@
  *
  * Writes bench/out/profile.json and bench/out/profile-latency.svg.
  *
- * Flags: --seconds=120 --idle-seconds=30 --rate=10 --no-build --no-plot
+ * Then a profiled pass (--prof-seconds, default 30; 0 skips it): the same load
+ * with the daemon restarted under Bun's sampling profiler; writes
+ * bench/out/profile-daemon.cpuprofile and profile-daemon-cpu.md (bench/cpuprofile.ts).
+ *
+ * Flags: --seconds=120 --idle-seconds=30 --rate=10 --prof-seconds=30 --no-build --no-plot
  */
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -38,6 +42,7 @@ import type { WatchLine } from "../src/wire/watch.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
 import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
+import { cpuSummaryMarkdown, summarizeCpuProfile } from "./cpuprofile.ts";
 import { renderSvg } from "./plot.ts";
 
 const argv = process.argv.slice(2);
@@ -46,6 +51,8 @@ const SECONDS = Number(opt("seconds", "120"));
 const IDLE_SECONDS = Number(opt("idle-seconds", "30"));
 /** native events per second in all (hooks + codex notify steps + transcript lines); screens come on top */
 const RATE = Number(opt("rate", "10"));
+/** seconds of the extra pass under the CPU profiler (0: none) */
+const PROF_SECONDS = Number(opt("prof-seconds", "30"));
 const PANES_PER_TARGET = 20;
 /** per target, by window index: 0-2 pane text, 3-5 transcript, 6-8 notify (codex), the rest hooks */
 const TEXT_PANES_PER_TARGET = 3;
@@ -367,7 +374,7 @@ async function main(): Promise<number> {
     const counters = spawnCounters(box.dir);
     const daemonEnv = { ...box.env, HOME: clientHome, PATH: `${counters.path}:${box.env.PATH ?? "/usr/bin:/bin"}` } as Record<string, string>;
     daemon = Bun.spawn([BIN, "daemon"], { env: daemonEnv, stdin: "ignore", stdout: "ignore", stderr: Bun.file(daemonStderr) });
-    const pid = daemon.pid;
+    let pid = daemon.pid;
     const client = new AgtmuxClient({ socket: box.socket });
     const health = await until(() => client.health({ timeoutMs: 500 }), 15_000, "daemon answers /v1/health");
     const cliEnv = { ...box.env, HOME: clientHome } as Env;
@@ -522,7 +529,9 @@ async function main(): Promise<number> {
     const sent: Record<Source, number> = { hook: 0, notify: 0, transcript: 0, pane_text: 0 };
     /** the notify panes' unmeasured codex.thread.running steps */
     let threadSteps = 0;
-    const w = watcher;
+    let w = watcher;
+    /** where lags go: the measured run's samples, then the profiled pass's */
+    let sink = { samples: samples as Record<string, number[]>, lost };
     /** records the lag of `arrival` (from t0) under source/kind */
     const record = (source: Source, r: Role, t0: number, arrival: Promise<number | null>, exited?: Promise<number>): void => {
       sent[source]++;
@@ -531,8 +540,8 @@ async function main(): Promise<number> {
           const [t, code] = await Promise.all([arrival, exited]);
           if (code !== undefined && code !== 0) emitFailures.push(code);
           const k = `${source}_${r.target.kind}` as const;
-          if (t === null) lost[k] = (lost[k] ?? 0) + 1;
-          else samples[k].push(t - t0);
+          if (t === null) sink.lost[k] = (sink.lost[k] ?? 0) + 1;
+          else (sink.samples[k] ??= []).push(t - t0);
         })(),
       );
     };
@@ -587,8 +596,9 @@ async function main(): Promise<number> {
     log(
       `load ${SECONDS} s: ${RATE} native events/s in all; ${hookRate.toFixed(1)} hook events/s over ${hookPanes.length} panes; per pane every ${NOTIFY_PERIOD_MS / 1000} s a codex step (${notifyPanes.length} notify panes), every ${TRANSCRIPT_PERIOD_MS / 1000} s a transcript line (${transcriptPanes.length} panes), every ${TEXT_PERIOD_MS / 1000} s a screen (${textPanes.length} pane-text panes)`,
     );
-    const load = await measurePhase(SECONDS, async (stopAt) => {
+    const runLanes = async (stopAt: number): Promise<void> => {
       const t0 = performance.now();
+      for (const l of lanes) l.n = 0;
       while (performance.now() < stopAt) {
         const now = performance.now();
         const due = lanes.find((l) => t0 + l.offset + l.n * l.gap <= now);
@@ -598,7 +608,8 @@ async function main(): Promise<number> {
         }
         await Bun.sleep(Math.max(0, Math.min(...lanes.map((l) => t0 + l.offset + l.n * l.gap)) - now));
       }
-    });
+    };
+    const load = await measurePhase(SECONDS, runLanes);
     await Promise.all(pending);
     if (watcher.error !== null) {
       const tail = readFileSync(daemonStderr, "utf8").split("\n").slice(-30).join("\n");
@@ -646,7 +657,7 @@ async function main(): Promise<number> {
       watch_stream_breaks: watcher.breaks,
       met_via_snapshot_after_reopen: watcher.viaSnapshot,
       emit_failures: emitFailures.length,
-      sent,
+      sent: { ...sent },
       achieved_hook_rate_per_s: Math.round((sent.hook / load.seconds) * 100) / 100,
       thread_running_steps: threadSteps,
       achieved_native_event_rate_per_s: Math.round(((sent.hook + sent.notify + threadSteps + sent.transcript) / load.seconds) * 100) / 100,
@@ -660,9 +671,56 @@ async function main(): Promise<number> {
         cpu_load_goal_met: load.cpu_pct <= BUDGET.cpu_load_pct,
         rss_goal_met: Math.max(idle.rss_mib.max, load.rss_mib.max) <= BUDGET.rss_mib,
       },
+      cpu_profile: null as null | Record<string, unknown>,
       samples_ms: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.map((x) => Math.round(x * 100) / 100)])),
       total_s: 0,
     };
+
+    // ---- profiled pass: the same load again with the daemon under Bun's sampling profiler
+    // (BUN_OPTIONS=--cpu-prof reaches the compiled binary; the profile is written when it exits).
+    // Not during the measured phases: the profiler itself costs ~1.4 % of a core idle at 1 ms.
+    if (PROF_SECONDS > 0) {
+      log(`profiled pass: daemon restarted under --cpu-prof, ${PROF_SECONDS} s of the same load`);
+      watcher.close();
+      await stopBoxDaemon(daemon);
+      const profDir = join(box.dir, "prof");
+      const next = Bun.spawn([BIN, "daemon"], {
+        env: { ...daemonEnv, BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-name=daemon.cpuprofile` },
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: Bun.file(`${daemonStderr}.prof`),
+      });
+      daemon = next;
+      pid = next.pid;
+      await until(() => client.health({ timeoutMs: 500 }), 15_000, "profiled daemon answers /v1/health");
+      await until(async () => (await targetItems()).filter((t) => t.kind === "ssh" && t.status?.relay?.up === true).length === 2, 20_000, "relays up again");
+      await until(async () => ((await client.panes()).items.length === 3 * PANES_PER_TARGET ? true : null), 30_000, "60 panes listed again");
+      watcher = await new Watcher(box.socket).open(() => next.exitCode === null);
+      w = watcher;
+      const profSamples: Record<string, number[]> = {};
+      sink = { samples: profSamples, lost: {} };
+      const ph = await measurePhase(PROF_SECONDS, runLanes);
+      await Promise.all(pending);
+      watcher.close();
+      await stopBoxDaemon(next);
+      daemon = undefined;
+      const file = join(profDir, "daemon.cpuprofile");
+      const summary = summarizeCpuProfile(file);
+      copyFileSync(file, join(OUT, "profile-daemon.cpuprofile"));
+      writeFileSync(join(OUT, "profile-daemon-cpu.md"), cpuSummaryMarkdown(summary, `agtmux daemon CPU profile: ${PROF_SECONDS} s of the profile load (${RATE} native events/s, 60 panes, 3 targets)`));
+      result.cpu_profile = {
+        seconds: ph.seconds,
+        cpu_pct_with_profiler: ph.cpu_pct,
+        rss_mib_with_profiler: ph.rss_mib,
+        lag_ms_with_profiler: Object.fromEntries(Object.entries(profSamples).map(([k, v]) => [k, stats(v)])),
+        lost_with_profiler: sink.lost,
+        files: ["bench/out/profile-daemon.cpuprofile", "bench/out/profile-daemon-cpu.md"],
+        summary: { ...summary, top_total: summary.top_total.slice(0, 15) },
+      };
+      console.log(`\ndaemon CPU profile (${PROF_SECONDS} s, profiler on: CPU ${ph.cpu_pct} %): ${summary.samples} JS samples = ${summary.js_cpu_ms} ms (${summary.js_cpu_pct_of_core} % of a core); top self:`);
+      for (const r of summary.top_self.slice(0, 8)) console.log(`  ${String(r.self_pct).padStart(5)} %  ${r.fn}  ${r.where}`);
+      console.log("wrote bench/out/profile-daemon.cpuprofile, bench/out/profile-daemon-cpu.md");
+    }
     result.total_s = Math.round((performance.now() - T_START) / 100) / 10;
     mkdirSync(OUT, { recursive: true });
     writeFileSync(join(OUT, "profile.json"), `${JSON.stringify(result, null, 2)}\n`);
@@ -670,7 +728,7 @@ async function main(): Promise<number> {
     // ---- summary
     const m = machine;
     console.log(`\nagtmux benchmark profile (TC-044) — ${m.cpus} cpus (${m.cpu_model}), ${m.mem_gib} GiB, bun ${m.bun}, ${m.tmux}, ${m.git_commit.slice(0, 12)}${m.git_dirty ? "+dirty" : ""}`);
-    console.log(`3 targets (host + 2 ssh over loopback), 60 agent panes (51 claude, 9 codex); ${SECONDS} s at ${result.achieved_native_event_rate_per_s} native events/s (${result.achieved_hook_rate_per_s}/s hooks, ${sent.notify} notify + ${threadSteps} thread steps, ${sent.transcript} transcript lines) + ${sent.pane_text} screens\n`);
+    console.log(`3 targets (host + 2 ssh over loopback), 60 agent panes (51 claude, 9 codex); ${SECONDS} s at ${result.achieved_native_event_rate_per_s} native events/s (${result.achieved_hook_rate_per_s}/s hooks, ${result.sent.notify} notify + ${result.thread_running_steps} thread steps, ${result.sent.transcript} transcript lines) + ${result.sent.pane_text} screens\n`);
     const rows: string[][] = [["visible lag (event -> watch delta)", "n", "lost", "p50", "p95", "p99", "max", "goal p95", ""]];
     for (const [k, s] of Object.entries(lat)) {
       const b = budgetOf(k);
