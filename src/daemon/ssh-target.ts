@@ -79,8 +79,10 @@ export const sshWorker: WorkerFactory = (ctx, row, env) => {
         await exec.close();
         await exec.connect(opts);
       }
-      if (!relay.connected) {
-        relay.restart("connect requested");
+      // not started yet (`target add` probes before the worker runs): start() launches it, and the
+      // report after start says whether it came up. One launched a moment ago is waited for, not restarted.
+      if (!relay.connected && relay.running) {
+        if (!relay.launching) relay.restart("connect requested");
         // the report says whether hook events flow: give the relay its hello
         const deadline = Date.now() + RELAY_WAIT_MS;
         while (!relay.connected && Date.now() < deadline) await Bun.sleep(25);

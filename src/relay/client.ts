@@ -244,6 +244,17 @@ export class RelayClient {
     if (this.run !== null) this.down(this.run, reason);
   }
 
+  /** start() was called (and not stop()) */
+  get running(): boolean {
+    return this.started && !this.stopped;
+  }
+
+  /** a relay process was launched and has not said hello yet */
+  get launching(): boolean {
+    const r = this.run;
+    return r !== null && !r.ended && r.hello === null;
+  }
+
   /** hello received and heartbeats fresh */
   get connected(): boolean {
     const r = this.run;
