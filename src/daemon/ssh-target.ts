@@ -57,6 +57,10 @@ export const sshWorker: WorkerFactory = (ctx, row, env) => {
     // the relay brings control-mode notifications: rescan when it comes and goes
     worker?.requestScan(up ? "relay-up" : "relay-down");
   });
+  // ssh back after a drop: the relay restarts at once instead of after the backoff it built up meanwhile
+  exec.onState((state) => {
+    if (state === "connected") relay.transportUp();
+  });
   const files = new RemoteFileMirror(relay, ctx.clock);
   const codex = relay.codexSource();
   const transport: Transport = {

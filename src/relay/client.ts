@@ -244,6 +244,20 @@ export class RelayClient {
     if (this.run !== null) this.down(this.run, reason);
   }
 
+  /**
+   * The connection under the relay is back: a restart waiting out its
+   * backoff runs now, from the first step. The backoff grew while the
+   * connection was down, which says nothing about the relay; a relay that
+   * keeps failing on a live connection still backs off.
+   */
+  transportUp(): void {
+    if (!this.started || this.stopped || this.run !== null || this.retryTimer === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.attempt = 0;
+    this.launch();
+  }
+
   /** start() was called (and not stop()) */
   get running(): boolean {
     return this.started && !this.stopped;

@@ -144,6 +144,28 @@ describe("relay lifecycle", () => {
     expect(d.ids()).toEqual(["before", "while-stopped", "after"]);
   }, 30_000);
 
+  test("transportUp(): a restart waiting out a long backoff runs at once; on a live relay it does nothing", async () => {
+    const v = newVm();
+    const d = new FakeDaemon(v, { backoffMs: [10_000] });
+    cleanups.push(() => d.client.stop());
+    d.client.start();
+    await d.up(1);
+    d.client.transportUp(); // up: nothing to do
+    expect(d.client.stats.restarts).toBe(0);
+    const pid = d.client.hello?.pid as number;
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => d.states.some((s) => !s.up), { timeoutMs: 5_000, message: "down" });
+    await Bun.sleep(300);
+    expect(d.client.connected).toBe(false); // waiting out the 10 s backoff
+    const t0 = Date.now();
+    d.client.transportUp();
+    await d.up(2, 5_000);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(d.client.stats.restarts).toBe(1);
+    v.emit("after");
+    await waitFor(() => d.ids().includes("after"), { message: "after" });
+  }, 20_000);
+
   test("invalid lines from either side are logged and ignored", async () => {
     const v = newVm();
     // daemon -> relay
