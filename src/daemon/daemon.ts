@@ -37,6 +37,24 @@ const LOCK_RETRY_MS = 50;
 const SPOOL_POLL_MS = 1_000;
 const SOCKET_PROBE_TIMEOUT_MS = 500;
 
+/**
+ * Memory (budget: RSS <= 80 MB, bench/profile.ts). JavaScriptCore collects when
+ * the heap has grown by a budget of tens of MiB, so under a steady trickle of
+ * events the daemon's RSS climbed by ~20-40 MiB of garbage between
+ * collections. After work (requests, watch flushes) `agtmux daemon` runs a
+ * full collection at most every GC_PACE_MS (none while idle), and never more
+ * than GC_MAX_SHARE of the wall time (a big heap is collected less often).
+ */
+export const GC_PACE_MS = 1_000;
+const GC_MAX_SHARE = 0.01;
+/**
+ * `agtmux daemon` scales JavaScriptCore's tier-up thresholds by this: the
+ * daemon's work is small and I/O-bound, and the optimizing tiers (DFG, FTL)
+ * cost more memory (their compilers' code and data, the code they emit) than
+ * they save time.
+ */
+export const DAEMON_JIT_POLICY = 100;
+
 export interface DaemonOptions {
   paths: Paths;
   env: Env;
@@ -46,6 +64,8 @@ export interface DaemonOptions {
   config?: DaemonConfig;
   /** how target workers are made (tests swap the ssh one) */
   workers?: Record<TargetKind, WorkerFactory>;
+  /** after work, a full GC at most this often (undefined: off; `agtmux daemon` sets GC_PACE_MS) */
+  gcPaceMs?: number;
 }
 
 export interface RunningDaemon {
@@ -166,12 +186,14 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   });
 
   const oldUmask = process.umask(0o177); // the socket is born 0600: no window before chmod
+  let requests = 0;
   let server: Server<undefined>;
   try {
     // Streams (watch) disable the 10 s idle timeout per request with server.timeout(req, 0).
     server = Bun.serve({
       unix: paths.socket,
       fetch: (req, srv) => {
+        requests++;
         // a watch stream is long-lived: no idle timeout (heartbeats keep it honest)
         if (req.url.includes("/v1/watch")) srv.timeout(req, 0);
         return handler(req);
@@ -215,6 +237,19 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   timers.push(setInterval(safely("reconcile", () => void ingestor.reconcile()), config.reconcileIntervalMs));
   timers.push(setInterval(drain, SPOOL_POLL_MS));
   timers.push(setInterval(retention, config.retention.intervalMs));
+  if (o.gcPaceMs !== undefined && o.gcPaceMs > 0) {
+    let seen = -1;
+    let notBefore = 0;
+    const pace = safely("gc", () => {
+      const work = requests + watch.stats.flushes;
+      const t0 = performance.now();
+      if (work === seen || t0 < notBefore) return;
+      seen = work;
+      Bun.gc(true);
+      notBefore = t0 + (performance.now() - t0) / GC_MAX_SHARE;
+    });
+    timers.push(setInterval(pace, o.gcPaceMs));
+  }
 
   const { promise: done, resolve: resolveDone } = Promise.withResolvers<number>();
   let shutdownPromise: Promise<number> | undefined;
@@ -253,7 +288,8 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
 
 /** Foreground entry: runs until a signal; returns the exit code. */
 export async function runDaemonForeground(o: DaemonOptions): Promise<number> {
-  const d = await startDaemon(o);
+  Bun.unsafe.setJITPolicy(DAEMON_JIT_POLICY);
+  const d = await startDaemon({ gcPaceMs: GC_PACE_MS, ...o });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;

@@ -3,8 +3,9 @@
  * may have changed what lists show, the hub diffs the current views (panes,
  * windows, sessions) against the last ones and records each scope's changes
  * as one delta with the next sequence number of this stream. Deltas are kept
- * in a retained window (count and age) so a cursor can resume; clients get
- * them filtered to what they asked for. Ingestion never waits on a client:
+ * in a retained window (count and age) so a cursor can resume, the older ones
+ * compressed in blocks (RetainedDeltas); clients get them filtered to what
+ * they asked for. Ingestion never waits on a client:
  * the hub only appends to bounded per-client queues, and a client that falls
  * behind is told to start over (reset + snapshot), never buffered without end.
  */
@@ -44,6 +45,115 @@ export interface Delta {
   changes: WatchChange[];
 }
 
+/** retained deltas are sealed (deflated JSON) in blocks of this many */
+export const RETAIN_BLOCK = 64;
+
+interface SealedBlock {
+  /** sequence of its first delta; the others follow without a gap */
+  first: number;
+  /** `at` of each delta (age trimming without inflating) */
+  ats: Float64Array;
+  /** the deltas, JSON, deflated */
+  data: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The retained window of a stream: deltas with consecutive sequences, oldest
+ * first. The newest stay objects; every full block of RETAIN_BLOCK older ones
+ * is sealed as deflated JSON. A retained delta holds whole items (~1 KB of
+ * objects each: 10,000 of them were ~9 MiB of JS heap, interleaved with the
+ * short-lived garbage of every flush so the GC could not give those pages
+ * back); sealed, the same deltas take ~0.5 MiB off the JS heap. Reading them
+ * back (a cursor resume) inflates only the blocks after the cursor.
+ */
+export class RetainedDeltas {
+  private blocks: SealedBlock[] = [];
+  private tail: Delta[] = [];
+  /** sequence of the oldest retained delta, and the newest (size = last - first + 1) */
+  private first = 0;
+  private last = -1;
+
+  get size(): number {
+    return this.last - this.first + 1;
+  }
+
+  /** sequence of the oldest retained delta (undefined: none) */
+  get oldest(): number | undefined {
+    return this.size > 0 ? this.first : undefined;
+  }
+
+  /** deltas not sealed yet */
+  get unsealed(): number {
+    return this.tail.length;
+  }
+
+  /** the sealed bytes (stats) */
+  get sealedBytes(): number {
+    let n = 0;
+    for (const b of this.blocks) n += b.data.byteLength + b.ats.byteLength;
+    return n;
+  }
+
+  /** appends the next delta (its sequence follows the newest one's) */
+  push(d: Delta): void {
+    if (this.size > 0 && d.sequence !== this.last + 1) throw new Error(`retained deltas: sequence ${d.sequence} after ${this.last}`);
+    if (this.size <= 0) this.first = d.sequence;
+    this.last = d.sequence;
+    this.tail.push(d);
+  }
+
+  /** seals every full block of the unsealed deltas */
+  seal(): void {
+    while (this.tail.length >= RETAIN_BLOCK) {
+      const ds = this.tail.splice(0, RETAIN_BLOCK);
+      this.blocks.push({
+        first: (ds[0] as Delta).sequence,
+        ats: Float64Array.from(ds, (d) => d.at),
+        data: Bun.deflateSync(JSON.stringify(ds)),
+      });
+    }
+  }
+
+  /** drops the oldest deltas while there are more than maxCount or the oldest is older than cutoff */
+  trim(maxCount: number, cutoff: number): void {
+    if (this.size > maxCount) this.first = this.last - Math.max(0, maxCount) + 1;
+    for (;;) {
+      this.dropBlocks();
+      if (this.size <= 0 || this.atOf(this.first) >= cutoff) break;
+      this.first++;
+    }
+    let drop = 0;
+    while (drop < this.tail.length && (this.tail[drop] as Delta).sequence < this.first) drop++;
+    if (drop > 0) this.tail.splice(0, drop);
+  }
+
+  /** drops the sealed blocks wholly before the oldest retained delta */
+  private dropBlocks(): void {
+    while (this.blocks.length > 0 && (this.blocks[0] as SealedBlock).first + RETAIN_BLOCK <= this.first) this.blocks.shift();
+  }
+
+  /** the retained deltas after `sequence`, oldest first */
+  after(sequence: number): Delta[] {
+    const out: Delta[] = [];
+    const from = Math.max(sequence + 1, this.first);
+    for (const b of this.blocks) {
+      if (b.first + RETAIN_BLOCK <= from) continue;
+      const ds = JSON.parse(new TextDecoder().decode(Bun.inflateSync(b.data))) as Delta[];
+      for (const d of ds) if (d.sequence >= from) out.push(d);
+    }
+    for (const d of this.tail) if (d.sequence >= from) out.push(d);
+    return out;
+  }
+
+  /** `at` of a retained delta in the first block (after dropBlocks) or the tail */
+  private atOf(sequence: number): number {
+    const b0 = this.blocks[0];
+    if (b0 !== undefined && sequence < b0.first + RETAIN_BLOCK) return b0.ats[sequence - b0.first] as number;
+    const t0 = this.tail[0];
+    return t0 === undefined ? Number.POSITIVE_INFINITY : ((this.tail[sequence - t0.sequence] as Delta | undefined)?.at ?? Number.POSITIVE_INFINITY);
+  }
+}
+
 /** What one client asked for. */
 export interface ClientSpec {
   scope: WatchScope;
@@ -74,10 +184,11 @@ export class WatchHub {
   private seq = 0;
   private readonly current: Record<WatchScope, Map<string, Entry>> = { panes: new Map(), windows: new Map(), sessions: new Map() };
   private panesNow: PaneItem[] = [];
-  private readonly retained: Delta[] = [];
+  private readonly retained = new RetainedDeltas();
   private readonly subs = new Set<Subscription>();
   private dirty = false;
   private flushTimer: ReturnType<typeof setImmediate> | undefined;
+  private sealTimer: ReturnType<typeof setImmediate> | undefined;
   /** summaries per client scope, valid until the next rebuild (1,000 watchers share a few) */
   private readonly summaries = new Map<string, Summary>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -99,8 +210,13 @@ export class WatchHub {
 
   /** the oldest sequence a cursor may name and still resume (cursor >= this) */
   get oldestResumable(): number {
-    const first = this.retained[0];
-    return first === undefined ? this.seq : first.sequence - 1;
+    const first = this.retained.oldest;
+    return first === undefined ? this.seq : first - 1;
+  }
+
+  /** the retained window: deltas in it, how many are still objects, the sealed ones' bytes */
+  get retainedStats(): { deltas: number; unsealed: number; sealed_bytes: number } {
+    return { deltas: Math.max(0, this.retained.size), unsealed: this.retained.unsealed, sealed_bytes: this.retained.sealedBytes };
   }
 
   start(): void {
@@ -127,7 +243,19 @@ export class WatchHub {
     const out = this.rebuild(true);
     this.trim();
     if (out.length > 0) for (const s of this.subs) s.deliver(out);
+    this.sealSoon();
     return out;
+  }
+
+  /** Seals full blocks of retained deltas after this turn (the lines just queued are written first). */
+  private sealSoon(): void {
+    // flushes with no turn in between (tests, a burst) must not leave thousands unsealed
+    if (this.retained.unsealed >= 8 * RETAIN_BLOCK) this.retained.seal();
+    if (this.retained.unsealed < RETAIN_BLOCK || this.sealTimer !== undefined) return;
+    this.sealTimer = setImmediate(() => {
+      this.sealTimer = undefined;
+      this.retained.seal();
+    });
   }
 
   private rebuild(record: boolean): Delta[] {
@@ -170,16 +298,13 @@ export class WatchHub {
   }
 
   private trim(): void {
-    const cutoff = this.clock() - this.config.retainMs;
-    let drop = 0;
-    while (drop < this.retained.length && (this.retained.length - drop > this.config.retainEvents || (this.retained[drop] as Delta).at < cutoff)) drop++;
-    if (drop > 0) this.retained.splice(0, drop);
+    this.retained.trim(this.config.retainEvents, this.clock() - this.config.retainMs);
   }
 
   /** deltas after `sequence` (null: that far back is no longer retained) */
   since(sequence: number): Delta[] | null {
     if (sequence < this.oldestResumable) return null;
-    return this.retained.filter((d) => d.sequence > sequence);
+    return this.retained.after(sequence);
   }
 
   /** the current items of a scope for a client, filtered and sorted like the list endpoints */
@@ -220,6 +345,7 @@ export class WatchHub {
     this.flush();
     this.closed = true;
     if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
+    if (this.sealTimer !== undefined) clearImmediate(this.sealTimer);
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     for (const s of this.subs) s.end("shutdown");
     this.subs.clear();

@@ -84,5 +84,7 @@ describe("API v1 (in-process)", () => {
     await a.call("POST", "/v1/events", { events: [h.ev({ event_type: "state.running", target_id: "host", pane_id: "%2", raw_payload: { k: "v" } })] });
     const b = await body(await a.call("GET", "/v1/debug/events"));
     expect((b.items as unknown[]).length).toBe(1);
+    // and what the daemon's memory holds (no watch hub in this app: null)
+    expect(b.memory).toMatchObject({ rss_mib: expect.any(Number), js_heap_live_mib: expect.any(Number), js_heap_total_mib: expect.any(Number), external_mib: expect.any(Number), watch_retained: null, debug_buffer_entries: 1 });
   });
 });
