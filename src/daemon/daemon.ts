@@ -27,7 +27,6 @@ import type { Logger } from "./log.ts";
 import { runRetentionChunked } from "./retention.ts";
 import { createFetchHandler, type FetchHandler } from "./server.ts";
 import { drainSpool } from "./spool-reader.ts";
-import { sshWorker } from "./ssh-target.ts";
 import { CollectingWorker, TargetManager, type WorkerFactory, localWorker, tmuxSocketOf } from "./targets.ts";
 import { WatchHub } from "./watch-hub.ts";
 
@@ -54,6 +53,17 @@ const GC_MAX_SHARE = 0.01;
  * they save time.
  */
 export const DAEMON_JIT_POLICY = 100;
+
+/**
+ * The ssh worker, loaded with its ssh2 stack on the first ssh target: ssh2
+ * and its crypto cost ~10-25 MiB of RSS that a daemon without ssh targets
+ * should not carry (budget: RSS <= 80 MB).
+ */
+const lazySshWorker: WorkerFactory = (ctx, row, env) => {
+  // a synchronous require keeps WorkerFactory synchronous; the bundler keeps the module lazy
+  const m = require("./ssh-target.ts") as typeof import("./ssh-target.ts");
+  return m.sshWorker(ctx, row, env);
+};
 
 export interface DaemonOptions {
   paths: Paths;
@@ -176,7 +186,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   const watch = new WatchHub(ctx.streamId, store, clock, config.watch);
   ctx.watch = watch;
   ingestor.onDirty(() => watch.markDirty());
-  const targets = new TargetManager(ctx, o.env, o.workers ?? { local: localWorker, ssh: sshWorker });
+  const targets = new TargetManager(ctx, o.env, o.workers ?? { local: localWorker, ssh: lazySshWorker });
   ctx.targets = targets;
   ingestor.onNudge((target, reason) => targets.requestScan(target, reason));
   await targets.startAll();
