@@ -32,7 +32,7 @@
  * with the daemon restarted under Bun's sampling profiler; writes
  * bench/out/profile-daemon.cpuprofile and profile-daemon-cpu.md (bench/cpuprofile.ts).
  *
- * Flags: --seconds=120 --idle-seconds=30 --rate=10 --prof-seconds=30 --no-build --no-plot
+ * Flags: --seconds=120 --idle-seconds=30 --rate=10 --prof-seconds=30 --no-build --no-plot --daemon-env=K=V,K=V
  */
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -47,6 +47,9 @@ import { renderSvg } from "./plot.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const daemonEnvOpt = opt("daemon-env", "")
+  .split(",")
+  .filter((kv) => kv.includes("="));
 const SECONDS = Number(opt("seconds", "120"));
 const IDLE_SECONDS = Number(opt("idle-seconds", "30"));
 /** native events per second in all (hooks + codex notify steps + transcript lines); screens come on top */
@@ -372,7 +375,9 @@ async function main(): Promise<number> {
       targets.push(t);
     }
     const counters = spawnCounters(box.dir);
-    const daemonEnv = { ...box.env, HOME: clientHome, PATH: `${counters.path}:${box.env.PATH ?? "/usr/bin:/bin"}` } as Record<string, string>;
+    // --daemon-env=K=V,K=V: extra daemon environment for experiments (BUN_OPTIONS=--smol, BUN_JSC_*), recorded in the artifact
+    const extraEnv = Object.fromEntries(daemonEnvOpt.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const daemonEnv = { ...box.env, HOME: clientHome, PATH: `${counters.path}:${box.env.PATH ?? "/usr/bin:/bin"}`, ...extraEnv } as Record<string, string>;
     daemon = Bun.spawn([BIN, "daemon"], { env: daemonEnv, stdin: "ignore", stdout: "ignore", stderr: Bun.file(daemonStderr) });
     let pid = daemon.pid;
     const client = new AgtmuxClient({ socket: box.socket });
@@ -632,6 +637,7 @@ async function main(): Promise<number> {
       params: {
         seconds: SECONDS,
         idle_seconds: IDLE_SECONDS,
+        daemon_env: daemonEnvOpt,
         native_event_rate_per_s: RATE,
         hook_rate_per_s: Math.round(hookRate * 100) / 100,
         targets: targets.map((t) => ({ name: t.name, kind: t.kind })),
