@@ -48,6 +48,12 @@ export function asActiveRuntime(r: RuntimeRow): ActiveRuntime {
   return { runtime_id: r.runtime_id, boot_id: r.tmux_server_boot_id, agent_type: r.agent_type, pid: r.pid, pane_pid: r.pane_pid };
 }
 
+export interface HookPayloadRow {
+  seq: number;
+  ingested_at: number;
+  raw_payload: string | null;
+}
+
 export interface EventRow {
   event_id: string;
   runtime_id: string | null;
@@ -361,6 +367,14 @@ export class Store {
   eventsForRuntime(runtimeId: string, source: string, limit: number): EventRow[] {
     return this.s.eventsForRuntime.all({ runtime_id: runtimeId, source, limit });
   }
+  /** the newest `hook` events of a runtime, newest first: seq, ingested_at and the (redacted) payload only */
+  hookPayloadsForRuntime(runtimeId: string, limit: number): HookPayloadRow[] {
+    return this.s.hookPayloadsForRuntime.all({ runtime_id: runtimeId, limit });
+  }
+  /** the same, stored at or after `since` (ingested_at; an index range, not a scan) */
+  hookPayloadsForRuntimeSince(runtimeId: string, since: number, limit: number): HookPayloadRow[] {
+    return this.s.hookPayloadsForRuntimeSince.all({ runtime_id: runtimeId, since, limit });
+  }
   countEvents(): number {
     return this.s.countEvents.get()?.n ?? 0;
   }
@@ -485,6 +499,10 @@ export const HOT_QUERIES = {
   activeRuntimesForTarget: "SELECT * FROM runtimes WHERE target_id = $target AND ended_at IS NULL",
   eventIdSeen: "SELECT 1 AS x FROM events WHERE event_id = $id UNION ALL SELECT 1 FROM event_inbox WHERE event_id = $id LIMIT 1",
   dedupeSeen: "SELECT 1 AS x FROM events WHERE runtime_id = $runtime_id AND source = $source AND dedupe_key = $dedupe_key",
+  hookPayloadsForRuntime:
+    "SELECT seq, ingested_at, raw_payload FROM events WHERE runtime_id = $runtime_id AND source = 'hook' ORDER BY ingested_at DESC LIMIT $limit",
+  hookPayloadsForRuntimeSince:
+    "SELECT seq, ingested_at, raw_payload FROM events WHERE runtime_id = $runtime_id AND source = 'hook' AND ingested_at >= $since ORDER BY ingested_at DESC LIMIT $limit",
   eventsForRuntime:
     "SELECT * FROM events WHERE runtime_id = $runtime_id AND source = $source ORDER BY ingested_at DESC LIMIT $limit",
   inboxSeen:
@@ -609,6 +627,8 @@ function prepare(db: Database) {
          $norm_confidence, $norm_reason, $outcome, $raw_payload)`,
     ),
     eventsForRuntime: q<EventRow, { runtime_id: string; source: string; limit: number }>(HOT_QUERIES.eventsForRuntime),
+    hookPayloadsForRuntime: q<HookPayloadRow, { runtime_id: string; limit: number }>(HOT_QUERIES.hookPayloadsForRuntime),
+    hookPayloadsForRuntimeSince: q<HookPayloadRow, { runtime_id: string; since: number; limit: number }>(HOT_QUERIES.hookPayloadsForRuntimeSince),
     countEvents: q0<{ n: number }>("SELECT count(*) AS n FROM events"),
     inboxSeen: q<{ x: number }, { target: string; pane: string; source: string; dedupe_key: string }>(HOT_QUERIES.inboxSeen),
     insertInbox: q<unknown, Record<string, string | number | null>>(

@@ -70,3 +70,43 @@ test("a line appended to a followed transcript is read at once (inotify), not at
     follower.stop();
   }
 });
+
+test("a new transcript path in a later hook (/clear, resume) is followed after the recheck; lookups read only the hooks stored since the last one", () => {
+  const dir = mkdtempSync(join(process.env.AGTMUX_TEST_ROOT ?? "/tmp", "tr-"));
+  dirs.push(dir);
+  const lines = readFileSync(FIXTURE, "utf8").trim().split("\n");
+  const firstTs = lines.map((l) => (JSON.parse(l) as { timestamp?: string }).timestamp).find((t) => t !== undefined) as string;
+  h = harness({ registry: new AdapterRegistry([coreAdapter, claudeAdapter]), now: Date.parse(firstTs) - 5_000 });
+  const hh = h;
+  const rt = hh.startRuntime("%1", { agent: "claude", startedAt: Date.parse(firstTs) - 10_000 });
+  const a = join(dir, "a.jsonl");
+  const b = join(dir, "b.jsonl");
+  hh.ingestor.ingest([{ envelope: hh.ev({ event_type: "claude.SessionStart", runtime_id: rt, raw_payload: { hook_event_name: "SessionStart", transcript_path: a } }) }]);
+  writeFileSync(a, `${lines.slice(0, 6).join("\n")}\n`);
+  writeFileSync(b, "");
+  hh.clock.nowMs = Date.parse(firstTs) + 120_000;
+  const follower = new ClaudeTranscriptFollower({ targetId: "host", store: hh.store, ingestor: hh.ingestor, clock: hh.clock.now, log: silentLogger });
+  expect(follower.tick()).toBeGreaterThan(0);
+  // hooks without a path (transcript-derived events are stored as hook events too) keep the path
+  const hook = (payload: Record<string, unknown>) => {
+    hh.clock.nowMs += 1_000;
+    hh.ingestor.ingest([{ envelope: hh.ev({ event_type: "claude.Notification", runtime_id: rt, raw_payload: payload }) }]);
+  };
+  hook({ hook_event_name: "Notification" });
+  hh.clock.nowMs += 6_000;
+  appendFileSync(a, `${lines.slice(6).join("\n")}\n`);
+  expect(follower.tick()).toBeGreaterThan(0); // still reading a
+  // a SessionStart naming b (after /clear); b holds the same session under new uuids
+  hook({ hook_event_name: "SessionStart", transcript_path: b });
+  const renamed = lines.map((l) => {
+    const o = JSON.parse(l) as Record<string, unknown>;
+    if (typeof o.uuid === "string") o.uuid = `${o.uuid}-b`;
+    return JSON.stringify(o);
+  });
+  appendFileSync(b, `${renamed.join("\n")}\n`);
+  // within the recheck interval a is still the one followed
+  expect(follower.tick()).toBe(0);
+  hh.clock.nowMs += 6_000;
+  expect(follower.tick()).toBeGreaterThan(0);
+  expect(hh.store.eventsForRuntime(rt, "hook", 100).filter((e) => e.dedupe_key.endsWith("-b")).length).toBeGreaterThan(0);
+});
