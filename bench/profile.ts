@@ -32,7 +32,7 @@
  * with the daemon restarted under Bun's sampling profiler; writes
  * bench/out/profile-daemon.cpuprofile and profile-daemon-cpu.md (bench/cpuprofile.ts).
  *
- * Flags: --seconds=120 --idle-seconds=30 --rate=10 --prof-seconds=30 --no-build --no-plot --daemon-env=K=V,K=V
+ * Flags: --seconds=120 --idle-seconds=30 --rate=10 --prof-seconds=30 --no-build --no-plot --seed=N --daemon-env=K=V,K=V
  */
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -44,6 +44,7 @@ import { removeTempDirs } from "../tests/tmux/harness.ts";
 import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
 import { cpuSummaryMarkdown, summarizeCpuProfile } from "./cpuprofile.ts";
 import { renderSvg } from "./plot.ts";
+import { mulberry32 } from "../tests/helpers/rng.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -63,6 +64,13 @@ const TRANSCRIPT_PANES_PER_TARGET = 3;
 const NOTIFY_PANES_PER_TARGET = 3;
 /** each pane-text pane gets a new screen every this many ms (screen poll interval is 1.5 s) */
 const TEXT_PERIOD_MS = 6_000;
+/**
+ * The screen writes are jittered (uniform over 90 % of their gap, seeded):
+ * at a fixed 667 ms gap their phase against the poller's 1 s cycle took only
+ * 3 values, so the pane-text lag was 3 numbers, not the distribution.
+ */
+const SEED = Number(opt("seed", String(Date.now() % 1_000_000)));
+const rnd = mulberry32(SEED);
 /** each transcript pane gets a new turn-boundary line every this many ms (9 panes: 2 lines/s) */
 const TRANSCRIPT_PERIOD_MS = 4_500;
 /** each notify pane gets a step (thread running, then its notify) every this many ms (9 panes: 1 step/s) */
@@ -398,7 +406,7 @@ async function main(): Promise<number> {
       30_000,
       "daemon lists the 60 agent panes (51 claude, 9 codex)",
     );
-    log(`daemon pid ${pid} (${health.version}): 3 targets, ${panes.length} agent panes`);
+    log(`daemon pid ${pid} (${health.version}): 3 targets, ${panes.length} agent panes; seed ${SEED} (--seed to repeat)`);
     watcher = await new Watcher(box.socket).open(() => daemon?.exitCode === null);
 
     // pane roles per target by window index: screens, transcript lines, codex notify, the rest claude hooks
@@ -593,25 +601,32 @@ async function main(): Promise<number> {
     const hookRate = RATE - (1000 * notifyPanes.length) / NOTIFY_PERIOD_MS - (1000 * transcriptPanes.length) / TRANSCRIPT_PERIOD_MS;
     if (!(hookRate > 0)) throw new Error(`--rate=${RATE} leaves no room for hooks`);
     const lanes = [
-      { panes: hookPanes, gap: 1000 / hookRate, offset: 0, fire: fireHook },
-      { panes: notifyPanes, gap: NOTIFY_PERIOD_MS / notifyPanes.length, offset: 150, fire: fireNotify },
-      { panes: transcriptPanes, gap: TRANSCRIPT_PERIOD_MS / transcriptPanes.length, offset: 50, fire: fireTranscript },
-      { panes: textPanes, gap: TEXT_PERIOD_MS / textPanes.length, offset: 250, fire: fireScreen },
-    ].map((l) => ({ ...l, n: 0 }));
+      { panes: hookPanes, gap: 1000 / hookRate, offset: 0, jitter: 0, fire: fireHook },
+      { panes: notifyPanes, gap: NOTIFY_PERIOD_MS / notifyPanes.length, offset: 150, jitter: 0, fire: fireNotify },
+      { panes: transcriptPanes, gap: TRANSCRIPT_PERIOD_MS / transcriptPanes.length, offset: 50, jitter: 0, fire: fireTranscript },
+      { panes: textPanes, gap: TEXT_PERIOD_MS / textPanes.length, offset: 250, jitter: 0.9, fire: fireScreen },
+    ].map((l) => ({ ...l, n: 0, at: 0 }));
     log(
       `load ${SECONDS} s: ${RATE} native events/s in all; ${hookRate.toFixed(1)} hook events/s over ${hookPanes.length} panes; per pane every ${NOTIFY_PERIOD_MS / 1000} s a codex step (${notifyPanes.length} notify panes), every ${TRANSCRIPT_PERIOD_MS / 1000} s a transcript line (${transcriptPanes.length} panes), every ${TEXT_PERIOD_MS / 1000} s a screen (${textPanes.length} pane-text panes)`,
     );
     const runLanes = async (stopAt: number): Promise<void> => {
       const t0 = performance.now();
-      for (const l of lanes) l.n = 0;
+      const schedule = (l: (typeof lanes)[number]): void => {
+        l.at = t0 + l.offset + l.n * l.gap + (l.jitter > 0 ? rnd() * l.jitter * l.gap : 0);
+      };
+      for (const l of lanes) {
+        l.n = 0;
+        schedule(l);
+      }
       while (performance.now() < stopAt) {
         const now = performance.now();
-        const due = lanes.find((l) => t0 + l.offset + l.n * l.gap <= now);
+        const due = lanes.find((l) => l.at <= now);
         if (due !== undefined) {
           due.fire(due.panes[due.n++ % due.panes.length] as Role);
+          schedule(due);
           continue;
         }
-        await Bun.sleep(Math.max(0, Math.min(...lanes.map((l) => t0 + l.offset + l.n * l.gap)) - now));
+        await Bun.sleep(Math.max(0, Math.min(...lanes.map((l) => l.at)) - now));
       }
     };
     const load = await measurePhase(SECONDS, runLanes);
@@ -650,7 +665,8 @@ async function main(): Promise<number> {
         pane_text_panes: textPanes.length,
         pane_text_period_ms_per_pane: TEXT_PERIOD_MS,
         timeout_ms: TIMEOUT_MS,
-        seed: "none (deterministic round robin: hooks over the hook panes interleaved by target, the CYCLE UserPromptSubmit/PermissionRequest/PostToolUse/Stop per pane; screens waiting_approval/running per pane)",
+        seed: SEED,
+        schedule: "round robin: hooks over the hook panes interleaved by target, the CYCLE UserPromptSubmit/PermissionRequest/PostToolUse/Stop per pane; screens waiting_approval/running per pane; screen writes jittered by the seed (uniform over 90 % of their gap)",
       },
       method: [
         "visible lag: performance.now() at Bun.spawn of `agtmux emit --hook claude` (hook) or `agtmux emit --hook codex --source notify <agent-turn-complete json>` (notify, codex's notify program; each notify pane alternates it with a codex.thread.running on the notify source, not measured) (pane env: TMUX, TMUX_PANE, the target's HOME/TMUX_TMPDIR/XDG_RUNTIME_DIR; payload on stdin), at the append of a Claude transcript line (transcript: a user prompt -> running, a system turn_duration -> completed, to the file the pane's SessionStart hook named) or at the write of a recorded screen (tests/fixtures/claude/2.1.330/bash-approve/screens 02 / 04, clear + 40 lines) to the pane's tty, until a delta line on ONE watch client (GET /v1/watch?scope=panes over the daemon socket, in this process) upserts the pane with the expected state and a newer state_version",
