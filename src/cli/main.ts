@@ -6,22 +6,8 @@
 import { defineCommand } from "citty";
 import { AgtmuxError, EXIT } from "../domain/errors.ts";
 import { findCommand, parseStrict, usage } from "./args.ts";
-import { actionsCommand } from "./commands/actions.ts";
-import { attachCommand } from "./commands/attach.ts";
-import { daemonCommand } from "./commands/daemon.ts";
-import { emitCommand } from "./commands/emit.ts";
-import { explainCommand } from "./commands/explain.ts";
-import { setupHooksCommand } from "./commands/setup-hooks.ts";
 import { listCommand, listPanes, paneArgs } from "./commands/list.ts";
-import { relayCommand } from "./commands/relay.ts";
 import { globalArgs } from "./commands/common.ts";
-import { killCommand } from "./commands/kill.ts";
-import { sendCommand } from "./commands/send.ts";
-import { statusCommand } from "./commands/status.ts";
-import { targetCommand } from "./commands/target.ts";
-import { viewOutputCommand } from "./commands/view-output.ts";
-import { waitCommand } from "./commands/wait.ts";
-import { watchCommand } from "./commands/watch.ts";
 import { buildInfo, makeContext } from "./context.ts";
 import { reportError } from "./output.ts";
 
@@ -40,7 +26,25 @@ export const root = defineCommand({
   meta: { name: "agtmux", version: buildInfo().version, description: "See what every AI coding agent in tmux is doing, and act on it safely" },
   // bare `agtmux [flags]` is `agtmux list panes [flags]`
   args: { ...paneArgs, version: { type: "boolean", alias: "v", description: "print the version" } },
-  subCommands: { list: listCommand, explain: explainCommand, "setup-hooks": setupHooksCommand, status: statusCommand, target: targetCommand, attach: attachCommand, send: sendCommand, "view-output": viewOutputCommand, kill: killCommand, actions: actionsCommand, watch: watchCommand, wait: waitCommand, daemon: daemonCommand, emit: emitCommand, relay: relayCommand, version: versionCommand },
+  // loaded when named: a hook's `agtmux emit` must not pay for evaluating every other command's modules (start-up is its lag)
+  subCommands: {
+    list: listCommand,
+    explain: () => import("./commands/explain.ts").then((m) => m.explainCommand),
+    "setup-hooks": () => import("./commands/setup-hooks.ts").then((m) => m.setupHooksCommand),
+    status: () => import("./commands/status.ts").then((m) => m.statusCommand),
+    target: () => import("./commands/target.ts").then((m) => m.targetCommand),
+    attach: () => import("./commands/attach.ts").then((m) => m.attachCommand),
+    send: () => import("./commands/send.ts").then((m) => m.sendCommand),
+    "view-output": () => import("./commands/view-output.ts").then((m) => m.viewOutputCommand),
+    kill: () => import("./commands/kill.ts").then((m) => m.killCommand),
+    actions: () => import("./commands/actions.ts").then((m) => m.actionsCommand),
+    watch: () => import("./commands/watch.ts").then((m) => m.watchCommand),
+    wait: () => import("./commands/wait.ts").then((m) => m.waitCommand),
+    daemon: () => import("./commands/daemon.ts").then((m) => m.daemonCommand),
+    emit: () => import("./commands/emit.ts").then((m) => m.emitCommand),
+    relay: () => import("./commands/relay.ts").then((m) => m.relayCommand),
+    version: versionCommand,
+  },
   async run(c) {
     if (c.args.version === true) return versionCommand.run?.(c as never);
     // bare `agtmux` shows the pane list
