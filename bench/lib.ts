@@ -119,10 +119,12 @@ export async function until<T>(fn: () => Promise<T | null | undefined | false>, 
 }
 
 /** VmRSS / VmHWM of a process, in MiB. */
-export function memoryOf(pid: number): { rss_mib: number; hwm_mib: number } {
+export function memoryOf(pid: number): { rss_mib: number; hwm_mib: number; anon_mib: number; file_mib: number } {
   const text = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? Number.NaN);
-  return { rss_mib: Math.round((kb("VmRSS") / 1024) * 10) / 10, hwm_mib: Math.round((kb("VmHWM") / 1024) * 10) / 10 };
+  const mib = (key: string): number => Math.round((kb(key) / 1024) * 10) / 10;
+  // RssAnon: heaps (JS, malloc, SQLite cache); RssFile: pages of the binary (Bun's code, the bundle) and libraries
+  return { rss_mib: mib("VmRSS"), hwm_mib: mib("VmHWM"), anon_mib: mib("RssAnon"), file_mib: mib("RssFile") };
 }
 
 /** utime + stime of a process, in seconds (USER_HZ = 100). */

@@ -326,6 +326,10 @@ interface Phase {
   hwm_mib: number;
   /** VmRSS every 1 s (plateau vs growth) */
   rss_series_mib: number[];
+  /** RssAnon (heaps) and RssFile (mapped code: the binary, libraries), every 1 s */
+  anon_mib: Stats;
+  file_mib: Stats;
+  anon_series_mib: number[];
   spawns: SpawnCount;
   spawns_per_min: number;
   remote_scans: Record<string, number>;
@@ -492,6 +496,8 @@ async function main(): Promise<number> {
     const scansNow = async (): Promise<Record<string, number>> => Object.fromEntries((await targetItems()).map((t) => [t.target, t.status?.scans ?? 0]));
     const measurePhase = async (seconds: number, during: (stopAt: number) => Promise<void>): Promise<Phase> => {
       const rss: number[] = [];
+      const anon: number[] = [];
+      const file: number[] = [];
       const scans0 = await scansNow();
       const cpu0 = cpuSecondsOf(pid);
       const startLine = countSpawns(counters.log, pid, 0).lines;
@@ -500,7 +506,10 @@ async function main(): Promise<number> {
       const sampling = { on: true };
       const sampler = (async () => {
         while (sampling.on) {
-          rss.push(memoryOf(pid).rss_mib);
+          const m = memoryOf(pid);
+          rss.push(m.rss_mib);
+          anon.push(m.anon_mib);
+          file.push(m.file_mib);
           await Bun.sleep(1_000);
         }
       })();
@@ -521,6 +530,9 @@ async function main(): Promise<number> {
         rss_mib: stats(rss),
         hwm_mib: memoryOf(pid).hwm_mib,
         rss_series_mib: rss,
+        anon_mib: stats(anon),
+        file_mib: stats(file),
+        anon_series_mib: anon,
         spawns: sp.count,
         spawns_per_min: Math.round((sp.count.total / wall) * 60 * 10) / 10,
         remote_scans: remote,
@@ -764,7 +776,7 @@ async function main(): Promise<number> {
       ["load", load, BUDGET.cpu_load_pct],
     ] as const) {
       console.log(
-        `${name.padEnd(5)} ${ph.seconds} s: daemon CPU ${ph.cpu_pct} % (goal <= ${goal} %: ${ph.cpu_pct <= goal ? "met" : "MISSED"}), RSS p50 ${ph.rss_mib.p50} max ${ph.rss_mib.max} MiB (goal <= ${BUDGET.rss_mb} MB = ${BUDGET.rss_mib.toFixed(1)} MiB: ${ph.rss_mib.max <= BUDGET.rss_mib ? "met" : "MISSED"}), spawns ${ph.spawns_per_min}/min ${JSON.stringify(ph.spawns.by)}, remote scans ${ph.remote_scans_per_min}/min`,
+        `${name.padEnd(5)} ${ph.seconds} s: daemon CPU ${ph.cpu_pct} % (goal <= ${goal} %: ${ph.cpu_pct <= goal ? "met" : "MISSED"}), RSS p50 ${ph.rss_mib.p50} max ${ph.rss_mib.max} MiB (goal <= ${BUDGET.rss_mb} MB = ${BUDGET.rss_mib.toFixed(1)} MiB: ${ph.rss_mib.max <= BUDGET.rss_mib ? "met" : "MISSED"}; anon p50/max ${ph.anon_mib.p50}/${ph.anon_mib.max}, file ${ph.file_mib.p50}/${ph.file_mib.max}), spawns ${ph.spawns_per_min}/min ${JSON.stringify(ph.spawns.by)}, remote scans ${ph.remote_scans_per_min}/min`,
       );
     }
     if (emitFailures.length > 0) console.log(`emit processes that failed: ${emitFailures.length}`);
