@@ -26,6 +26,7 @@ import { Ingestor } from "./ingest.ts";
 import type { Logger } from "./log.ts";
 import { runRetentionChunked } from "./retention.ts";
 import { createFetchHandler, type FetchHandler } from "./server.ts";
+import { DEFAULT_GC_PACER, GcPacer, type GcPacerConfig } from "./gc-pacer.ts";
 import { drainSpool } from "./spool-reader.ts";
 import { CollectingWorker, TargetManager, type WorkerFactory, localWorker, tmuxSocketOf } from "./targets.ts";
 import { WatchHub } from "./watch-hub.ts";
@@ -36,16 +37,6 @@ const LOCK_RETRY_MS = 50;
 const SPOOL_POLL_MS = 1_000;
 const SOCKET_PROBE_TIMEOUT_MS = 500;
 
-/**
- * Memory (budget: RSS <= 80 MB, bench/profile.ts). JavaScriptCore collects when
- * the heap has grown by a budget of tens of MiB, so under a steady trickle of
- * events the daemon's RSS climbed by ~20-40 MiB of garbage between
- * collections. After work (requests, watch flushes) `agtmux daemon` runs a
- * full collection at most every GC_PACE_MS (none while idle), and never more
- * than GC_MAX_SHARE of the wall time (a big heap is collected less often).
- */
-export const GC_PACE_MS = 1_000;
-const GC_MAX_SHARE = 0.01;
 /**
  * `agtmux daemon` scales JavaScriptCore's tier-up thresholds by this: the
  * daemon's work is small and I/O-bound, and the optimizing tiers (DFG, FTL)
@@ -74,8 +65,8 @@ export interface DaemonOptions {
   config?: DaemonConfig;
   /** how target workers are made (tests swap the ssh one) */
   workers?: Record<TargetKind, WorkerFactory>;
-  /** after work, a full GC at most this often (undefined: off; `agtmux daemon` sets GC_PACE_MS) */
-  gcPaceMs?: number;
+  /** full GCs after work, paced (src/daemon/gc-pacer.ts; undefined: off, JSC's own; `agtmux daemon` sets DEFAULT_GC_PACER) */
+  gc?: GcPacerConfig & { checkMs: number };
 }
 
 export interface RunningDaemon {
@@ -247,18 +238,14 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
   timers.push(setInterval(safely("reconcile", () => void ingestor.reconcile()), config.reconcileIntervalMs));
   timers.push(setInterval(drain, SPOOL_POLL_MS));
   timers.push(setInterval(retention, config.retention.intervalMs));
-  if (o.gcPaceMs !== undefined && o.gcPaceMs > 0) {
-    let seen = -1;
-    let notBefore = 0;
-    const pace = safely("gc", () => {
-      const work = requests + watch.stats.flushes;
-      const t0 = performance.now();
-      if (work === seen || t0 < notBefore) return;
-      seen = work;
-      Bun.gc(true);
-      notBefore = t0 + (performance.now() - t0) / GC_MAX_SHARE;
+  if (o.gc !== undefined) {
+    const pacer = new GcPacer(o.gc, {
+      now: () => performance.now(),
+      rss: () => process.memoryUsage.rss(),
+      work: () => requests + watch.stats.flushes,
+      gc: () => Bun.gc(true),
     });
-    timers.push(setInterval(pace, o.gcPaceMs));
+    timers.push(setInterval(safely("gc", () => void pacer.tick()), o.gc.checkMs));
   }
 
   const { promise: done, resolve: resolveDone } = Promise.withResolvers<number>();
@@ -299,7 +286,7 @@ async function serve(o: DaemonOptions, clock: Clock, config: DaemonConfig, store
 /** Foreground entry: runs until a signal; returns the exit code. */
 export async function runDaemonForeground(o: DaemonOptions): Promise<number> {
   Bun.unsafe.setJITPolicy(DAEMON_JIT_POLICY);
-  const d = await startDaemon({ gcPaceMs: GC_PACE_MS, ...o });
+  const d = await startDaemon({ gc: DEFAULT_GC_PACER, ...o });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
