@@ -251,6 +251,7 @@ async function lockContention(): Promise<LockResult> {
       }
     })();
     const expected = new Map<string, string>();
+    const newest = new Map<string, number>();
     const acked = new Set<string>();
     const postMs: number[] = [];
     let eStore = 0;
@@ -289,7 +290,15 @@ async function lockContention(): Promise<LockResult> {
             }, 60_000, "resend after E_STORE", 100);
             void again;
           }
-          for (const x of events) expected.set(x.pane, x.state);
+          // the newest event per pane (event_time and source_seq both follow seq) decides its state: not the
+          // poster that finished last (4 run at once; a batch resent after E_STORE finishes after newer ones)
+          for (const x of events) {
+            const seqOf = x.ev.source_seq as number;
+            if (seqOf > (newest.get(x.pane) ?? -1)) {
+              newest.set(x.pane, seqOf);
+              expected.set(x.pane, x.state);
+            }
+          }
         }
       }),
     );
