@@ -193,8 +193,10 @@ export function boxDbPath(box: BenchBox): string {
 }
 
 /** Starts `dist/agtmux daemon` in the box and waits for /v1/health; returns the process and its pid. */
-export async function startBoxDaemon(box: BenchBox, extraEnv: Env = {}): Promise<{ proc: Bun.Subprocess; pid: number }> {
-  const proc = Bun.spawn([BIN, "daemon"], { env: { ...box.env, ...extraEnv } as Record<string, string>, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+/** Starts `<bin> daemon` in the box and waits for its health; `stderrTo` keeps its log (default: dropped). */
+export async function startBoxDaemon(box: BenchBox, extraEnv: Env = {}, bin: string = BIN, stderrTo?: string): Promise<{ proc: Bun.Subprocess; pid: number }> {
+  const stderr = stderrTo === undefined ? "ignore" : Bun.file(stderrTo);
+  const proc = Bun.spawn([bin, "daemon"], { env: { ...box.env, ...extraEnv } as Record<string, string>, stdin: "ignore", stdout: "ignore", stderr });
   const h = await until(
     async () => {
       const r = await api<{ pid: number }>(box.socket, "GET", "/v1/health", undefined, 1_000);

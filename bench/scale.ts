@@ -433,7 +433,7 @@ async function sshTargets(): Promise<{ scale: SshScaleNumbers; burst: SshBurst |
       vms.push({ name: s.name, port: s.port, env, tmux, serverPid, spoolDir: resolvePaths(env).spoolDir });
     }
     log(`ssh. ${sshds.length} sshd (pids ${sshds.map((x) => x.pid).join(", ")}) on ${specs.length} VM ports; ${vms.length} tmux servers x ${SSH_PER_TARGET} panes`);
-    const d = await startDaemonWith(box, bin, { HOME: client.home });
+    const d = await startBoxDaemon(box, { HOME: client.home }, bin, join(box.dir, "daemon.stderr"));
     daemon = d.proc;
     const cliEnv: Env = { ...box.env, HOME: client.home };
 
@@ -547,21 +547,6 @@ async function sshTargets(): Promise<{ scale: SshScaleNumbers; burst: SshBurst |
     box.cleanup();
     removeTempDirs();
   }
-}
-
-/** Starts `<bin> daemon` in the box (a private copy of the binary) and waits for /v1/health. */
-async function startDaemonWith(box: BenchBox, bin: string, extraEnv: Env): Promise<{ proc: Bun.Subprocess; pid: number }> {
-  const proc = Bun.spawn([bin, "daemon"], { env: { ...box.env, ...extraEnv } as Record<string, string>, stdin: "ignore", stdout: "ignore", stderr: Bun.file(join(box.dir, "daemon.stderr")) });
-  const h = await until(
-    async () => {
-      const r = await api<{ pid: number }>(box.socket, "GET", "/v1/health", undefined, 1_000);
-      return r.status === 200 ? r.json : null;
-    },
-    20_000,
-    "daemon answers /v1/health",
-    10,
-  );
-  return { proc, pid: h.pid };
 }
 
 /** the bursts over ssh: spool appends on the VMs within 1 s, then real `agtmux emit` processes there */

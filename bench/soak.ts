@@ -37,6 +37,7 @@ import { HOT_QUERIES } from "../src/store/store.ts";
 import type { ListResponse, PaneItem, TargetItem, TargetsResponse } from "../src/wire/list.ts";
 import { TcpProxy } from "../tests/ssh/proxy.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
+import { mulberry32 } from "../tests/helpers/rng.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
 import { api, type BenchBox, BIN, benchBox, boxDbPath, fdCount, machineInfo, memoryOf, ROOT, run, SocketTmux, type Stats, startBoxDaemon, stats, stopBoxDaemon, until } from "./lib.ts";
 
@@ -57,18 +58,8 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
 const ACKED = new Set(["applied", "duplicate", "stale_order", "heartbeat"]);
 const STATES = ["running", "waiting_input", "waiting_approval", "completed", "idle", "running"] as const;
 
-// mulberry32: a small seeded generator, so a failing run can be repeated with --seed
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = seeded(SEED);
+// mulberry32 (the tests' seeded generator), so a failing run can be repeated with --seed
+const rand = mulberry32(SEED);
 
 type Panes = ListResponse<PaneItem>;
 interface Env {
@@ -584,7 +575,7 @@ async function targetFlaps(): Promise<FlapsResult | null> {
     log("flaps: /usr/sbin/sshd or ssh-keygen missing (apt-get install openssh-server openssh-client); skipped");
     return null;
   }
-  const plan = flapPlan(FLAPS, seeded(SEED ^ 0x0034_f1a9));
+  const plan = flapPlan(FLAPS, mulberry32(SEED ^ 0x0034_f1a9));
   const box = benchBox();
   // a private copy of the binary (daemon, relay on the VM, emit): a rebuild of dist/ during the run must not pull it away
   const bin = join(box.dir, "agtmux");
@@ -689,7 +680,7 @@ async function targetFlaps(): Promise<FlapsResult | null> {
         }
       })(),
     );
-    const hostRand = seeded(SEED ^ 0x0034_0001);
+    const hostRand = mulberry32(SEED ^ 0x0034_0001);
     const hostAcked = new Set<string>();
     const hostExpected = new Map<string, { state: string; at: number }>();
     const postMs: number[] = [];
@@ -725,7 +716,7 @@ async function targetFlaps(): Promise<FlapsResult | null> {
         }
       })(),
     );
-    const vmRand = seeded(SEED ^ 0x0034_0002);
+    const vmRand = mulberry32(SEED ^ 0x0034_0002);
     const vmAcked: string[] = [];
     /** acknowledged VM events and when their emit started: recovery waits for one emitted after the flap to be stored */
     const vmEmitted: Array<{ id: string; at: number }> = [];
