@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AgtmuxClient } from "../src/client/client.ts";
 import type { ListResponse, PaneItem } from "../src/wire/list.ts";
-import { BenchTmux, BIN, benchBox, machineInfo, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BenchTmux, BIN, benchBox, machineInfo, ROOT, run, type Stats, stats, until, CLAUDE_HOOK_CYCLE } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -21,13 +21,6 @@ const TRANSITIONS = Number(opt("transitions", "250"));
 const PANES = Number(opt("panes", "10"));
 const OUT = join(import.meta.dir, "out");
 
-/** a hook event and the state it must produce */
-const CYCLE: Array<[string, string, Record<string, unknown>]> = [
-  ["UserPromptSubmit", "running", { prompt: "go" }],
-  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
-  ["PostToolUse", "running", { tool_name: "Bash" }],
-  ["Stop", "completed", { stop_hook_active: false }],
-];
 
 async function main(): Promise<number> {
   if (!argv.includes("--no-build")) {
@@ -61,7 +54,7 @@ async function main(): Promise<number> {
       const pane = panes[i % panes.length] as PaneItem;
       const k = step.get(pane.identity.pane_id) ?? 0;
       step.set(pane.identity.pane_id, k + 1);
-      const [hook, want, extra] = CYCLE[k % CYCLE.length] as [string, string, Record<string, unknown>];
+      const [hook, want, extra] = CLAUDE_HOOK_CYCLE[k % CLAUDE_HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
       const payload = JSON.stringify({ session_id: "bench", hook_event_name: hook, cwd: "/tmp", ...extra });
       const t0 = performance.now();
       const p = Bun.spawn([BIN, "emit", "--hook", "claude"], { env: emitEnv(pane.identity.pane_id), stdin: new Blob([payload]), stdout: "ignore", stderr: "ignore" });

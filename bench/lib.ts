@@ -254,3 +254,11 @@ export function fdCount(pid: number): number {
     return Number.NaN;
   }
 }
+
+/** The Claude hook cycle the benches drive per pane: [hook event name, the state it must produce, payload extras]. */
+export const CLAUDE_HOOK_CYCLE: ReadonlyArray<readonly [string, string, Record<string, unknown>]> = [
+  ["UserPromptSubmit", "running", { prompt: "go" }],
+  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
+  ["PostToolUse", "running", { tool_name: "Bash" }],
+  ["Stop", "completed", { stop_hook_active: false }],
+];

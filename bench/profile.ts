@@ -41,7 +41,7 @@ import type { PaneItem, TargetItem } from "../src/wire/list.ts";
 import type { WatchLine } from "../src/wire/watch.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
+import { BIN as BUILT, benchBox, cpuSecondsOf, type Env, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, stopBoxDaemon, CLAUDE_HOOK_CYCLE } from "./lib.ts";
 import { cpuSummaryMarkdown, summarizeCpuProfile } from "./cpuprofile.ts";
 import { renderSvg } from "./plot.ts";
 import { mulberry32 } from "../tests/helpers/rng.ts";
@@ -83,12 +83,6 @@ const BUDGET = { contract_p95_ms: 2_000, native_local_p95_ms: 100, native_ssh_p9
 const T_START = performance.now();
 const log = (s: string): void => console.error(`[profile ${((performance.now() - T_START) / 1000).toFixed(1)}s] ${s}`);
 
-const CYCLE: Array<[string, string, Record<string, unknown>]> = [
-  ["UserPromptSubmit", "running", { prompt: "go" }],
-  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
-  ["PostToolUse", "running", { tool_name: "Bash" }],
-  ["Stop", "completed", { stop_hook_active: false }],
-];
 
 const FIXTURES = join(ROOT, "tests", "fixtures", "claude", "2.1.330", "bash-approve", "screens");
 /** a recorded screen as bytes for a pty: clear, home, lines (trailing blanks trimmed), no final newline (no scroll) */
@@ -571,7 +565,7 @@ async function main(): Promise<number> {
       );
     };
     const fireHook = (r: Role): void => {
-      const [hook, want, extra] = CYCLE[r.step++ % CYCLE.length] as [string, string, Record<string, unknown>];
+      const [hook, want, extra] = CLAUDE_HOOK_CYCLE[r.step++ % CLAUDE_HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
       const arrival = w.expect(keyOf(r.pane), want, TIMEOUT_MS);
       const t0 = performance.now();
       const p = emit(r, ["--hook", "claude"], { session_id: sessionOf(r), hook_event_name: hook, cwd: "/tmp", ...extra });
@@ -678,7 +672,7 @@ async function main(): Promise<number> {
         pane_text_period_ms_per_pane: TEXT_PERIOD_MS,
         timeout_ms: TIMEOUT_MS,
         seed: SEED,
-        schedule: "round robin: hooks over the hook panes interleaved by target, the CYCLE UserPromptSubmit/PermissionRequest/PostToolUse/Stop per pane; screens waiting_approval/running per pane; screen writes jittered by the seed (uniform over 90 % of their gap)",
+        schedule: "round robin: hooks over the hook panes interleaved by target, the hook cycle UserPromptSubmit/PermissionRequest/PostToolUse/Stop per pane; screens waiting_approval/running per pane; screen writes jittered by the seed (uniform over 90 % of their gap)",
       },
       method: [
         "visible lag: performance.now() at Bun.spawn of `agtmux emit --hook claude` (hook) or `agtmux emit --hook codex --source notify <agent-turn-complete json>` (notify, codex's notify program; each notify pane alternates it with a codex.thread.running on the notify source, not measured) (pane env: TMUX, TMUX_PANE, the target's HOME/TMUX_TMPDIR/XDG_RUNTIME_DIR; payload on stdin), at the append of a Claude transcript line (transcript: a user prompt -> running, a system turn_duration -> completed, to the file the pane's SessionStart hook named) or at the write of a recorded screen (tests/fixtures/claude/2.1.330/bash-approve/screens 02 / 04, clear + 40 lines) to the pane's tty, until a delta line on ONE watch client (GET /v1/watch?scope=panes over the daemon socket, in this process) upserts the pane with the expected state and a newer state_version",

@@ -39,7 +39,7 @@ import { TcpProxy } from "../tests/ssh/proxy.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { mulberry32 } from "../tests/helpers/rng.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { api, type BenchBox, BIN, benchBox, boxDbPath, fdCount, machineInfo, memoryOf, ROOT, run, SocketTmux, type Stats, startBoxDaemon, stats, stopBoxDaemon, until } from "./lib.ts";
+import { api, type BenchBox, BIN, benchBox, boxDbPath, fdCount, machineInfo, memoryOf, ROOT, run, SocketTmux, type Stats, startBoxDaemon, stats, stopBoxDaemon, until, CLAUDE_HOOK_CYCLE } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -456,13 +456,6 @@ const LONG_BLACKHOLE_EVERY = 50;
 const FLAP_CHAIN_P = 0.85;
 const FLAP_SLO_MS = 15_000;
 const FLAP_RECOVERY_TIMEOUT_MS = 60_000;
-/** the Claude hook cycle the VM's emits walk through, per pane: [hook, state it means, payload extras] */
-const HOOK_CYCLE: ReadonlyArray<[string, string, Record<string, unknown>]> = [
-  ["UserPromptSubmit", "running", { prompt: "go" }],
-  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
-  ["PostToolUse", "running", { tool_name: "Bash" }],
-  ["Stop", "completed", { stop_hook_active: false }],
-];
 
 /** The flap schedule, from its own generator: the same seed gives the same kinds, holds and gaps whatever the timing. */
 function flapPlan(n: number, r: () => number): Flap[] {
@@ -733,7 +726,7 @@ async function targetFlaps(): Promise<FlapsResult | null> {
           const p = vmPanes[Math.floor(vmRand() * vmPanes.length)] as (typeof vmPanes)[number];
           const step = vmStep.get(p.pane) ?? 0;
           vmStep.set(p.pane, step + 1);
-          const [hook, want, extra] = HOOK_CYCLE[step % HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
+          const [hook, want, extra] = CLAUDE_HOOK_CYCLE[step % CLAUDE_HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
           const payload = JSON.stringify({ session_id: `flap-${p.pane}`, transcript_path: "/nonexistent/t.jsonl", cwd: "/tmp", hook_event_name: hook, ...extra });
           vmEmits++;
           const emittedAt = performance.now();

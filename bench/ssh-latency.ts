@@ -51,7 +51,7 @@ import { harness } from "../tests/helpers/harness.ts";
 import { TcpProxy } from "../tests/ssh/proxy.ts";
 import { type Sshd, sshdAvailable, startSshd } from "../tests/ssh/sshd.ts";
 import { removeTempDirs } from "../tests/tmux/harness.ts";
-import { BIN, benchBox, type Env, machineInfo, ROOT, run, type Stats, stats, until, stopBoxDaemon } from "./lib.ts";
+import { BIN, benchBox, type Env, machineInfo, ROOT, run, type Stats, stats, until, stopBoxDaemon, CLAUDE_HOOK_CYCLE } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -66,13 +66,6 @@ const OUT = join(import.meta.dir, "out");
 const T_START = performance.now();
 const log = (s: string): void => console.error(`[ssh-bench ${((performance.now() - T_START) / 1000).toFixed(1)}s] ${s}`);
 
-/** a hook event and the state it must produce (as bench/hook-latency.ts) */
-const CYCLE: Array<[string, string, Record<string, unknown>]> = [
-  ["UserPromptSubmit", "running", { prompt: "go" }],
-  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
-  ["PostToolUse", "running", { tool_name: "Bash" }],
-  ["Stop", "completed", { stop_hook_active: false }],
-];
 
 // ---------------------------------------------------------------------------
 // the "VM": sshd on loopback + a tmux server with the VM's env (the ideas of tests/e2e/ssh-lib.ts, without bun:test)
@@ -482,7 +475,7 @@ async function main(): Promise<number> {
       const id = pane.identity.pane_id;
       const k = step.get(id) ?? 0;
       step.set(id, k + 1);
-      const [hook, want, extra] = CYCLE[k % CYCLE.length] as [string, string, Record<string, unknown>];
+      const [hook, want, extra] = CLAUDE_HOOK_CYCLE[k % CLAUDE_HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
       const payload = JSON.stringify({ session_id: "bench", hook_event_name: hook, cwd: "/tmp", ...extra });
       await Bun.sleep(5); // let the previous transition's inotify events drain
       const t0 = performance.now();

@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { AgtmuxClient } from "../src/client/client.ts";
 import type { PaneItem } from "../src/wire/list.ts";
 import type { WatchLine } from "../src/wire/watch.ts";
-import { BenchTmux, BIN, benchBox, cpuSecondsOf, machineInfo, memoryOf, ROOT, run, type Stats, stats, until } from "./lib.ts";
+import { BenchTmux, BIN, benchBox, cpuSecondsOf, machineInfo, memoryOf, ROOT, run, type Stats, stats, until, CLAUDE_HOOK_CYCLE } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -38,13 +38,6 @@ const WARMUP = 20;
 const OUT = join(import.meta.dir, "out");
 const GOAL_P95_MS = 20;
 
-/** a Claude hook and the state it must produce */
-const CYCLE: Array<[string, string, Record<string, unknown>]> = [
-  ["UserPromptSubmit", "running", { prompt: "go" }],
-  ["PermissionRequest", "waiting_approval", { tool_name: "Bash", tool_input: { command: "ls" } }],
-  ["PostToolUse", "running", { tool_name: "Bash" }],
-  ["Stop", "completed", { stop_hook_active: false }],
-];
 
 /** wall-clock ms of a performance.now() reading (to compare with the daemon's RFC 3339 stamps; timeOrigin is sub-ms, Date.now() is not) */
 const wall = (t: number): number => performance.timeOrigin + t;
@@ -230,7 +223,7 @@ async function main(): Promise<number> {
     const post = async (pane: PaneItem): Promise<{ want: string; send: () => Promise<{ tSent: number; tAck: number; ingestedAt: number }> }> => {
       const k = step.get(pane.identity.pane_id) ?? 0;
       step.set(pane.identity.pane_id, k + 1);
-      const [hook, want, extra] = CYCLE[k % CYCLE.length] as [string, string, Record<string, unknown>];
+      const [hook, want, extra] = CLAUDE_HOOK_CYCLE[k % CLAUDE_HOOK_CYCLE.length] as [string, string, Record<string, unknown>];
       const id = `wbench-${process.pid}-${++n}`;
       const envelope = {
         event_id: id,
