@@ -82,7 +82,6 @@ interface Follow {
   offset: number;
   /** started in the middle of the file: the first line read may be cut */
   midFile: boolean;
-  pathCheckedAt: number;
   /** change notifications for `path` (null: none armed; the poll covers it) */
   watcher: { close(): void } | null;
   /** path the watcher was armed for */
@@ -161,14 +160,15 @@ export class ClaudeTranscriptFollower {
    * since the last look (a full read of the newest 20 payloads per runtime, 10
    * times a second with 50 Claude panes, was 7 % of the daemon's CPU under load).
    */
-  private pathFor(runtimeId: string, now: number): string | null {
+  private pathFor(runtimeId: string, now: number): { path: string | null; rechecked: boolean } {
     let s = this.paths.get(runtimeId);
-    if (s !== undefined && now - s.checkedAt < PATH_RECHECK_MS) return s.path;
-    const rows = s === undefined ? this.d.store.hookPayloadsForRuntime(runtimeId, 20) : this.d.store.hookPayloadsForRuntimeSince(runtimeId, s.at, 20);
+    if (s !== undefined && now - s.checkedAt < PATH_RECHECK_MS) return { path: s.path, rechecked: false };
     if (s === undefined) {
+      // first look: since 0, i.e. the newest 20
       s = { path: null, seq: 0, at: 0, checkedAt: now };
       this.paths.set(runtimeId, s);
     }
+    const rows = this.d.store.hookPayloadsForRuntimeSince(runtimeId, s.at, 20);
     s.checkedAt = now;
     let found: string | null = null;
     for (const r of rows) {
@@ -187,24 +187,21 @@ export class ClaudeTranscriptFollower {
       s.at = Math.max(s.at, r.ingested_at);
     }
     if (found !== null) s.path = found;
-    return s.path;
+    return { path: s.path, rechecked: true };
   }
 
   private follow(runtimeId: string): number {
     let f = this.follows.get(runtimeId);
-    const now0 = this.d.clock();
     // the path comes from the runtime's hook payloads: looked up on first sight, then every few seconds
-    const recheck = f === undefined || now0 - f.pathCheckedAt >= PATH_RECHECK_MS;
-    const path = recheck || f === undefined ? this.pathFor(runtimeId, now0) : f.path;
+    const { path, rechecked: recheck } = this.pathFor(runtimeId, this.d.clock());
     if (path === null) return 0;
-    if (f !== undefined && recheck) f.pathCheckedAt = now0;
     const files = this.d.files ?? localFiles;
     const size = files.size(path);
     if (size === null) return 0;
     if (f === undefined || f.path !== path) {
       const offset = Math.max(0, size - CATCH_UP_BYTES);
       f?.watcher?.close();
-      f = { path, offset, midFile: offset > 0, pathCheckedAt: now0, watcher: null, watched: null };
+      f = { path, offset, midFile: offset > 0, watcher: null, watched: null };
       this.follows.set(runtimeId, f);
     }
     if (this.timer !== undefined && (f.watched !== path || (recheck && f.watcher === null))) {

@@ -367,11 +367,7 @@ export class Store {
   eventsForRuntime(runtimeId: string, source: string, limit: number): EventRow[] {
     return this.s.eventsForRuntime.all({ runtime_id: runtimeId, source, limit });
   }
-  /** the newest `hook` events of a runtime, newest first: seq, ingested_at and the (redacted) payload only */
-  hookPayloadsForRuntime(runtimeId: string, limit: number): HookPayloadRow[] {
-    return this.s.hookPayloadsForRuntime.all({ runtime_id: runtimeId, limit });
-  }
-  /** the same, stored at or after `since` (ingested_at; an index range, not a scan) */
+  /** the newest `hook` events of a runtime stored at or after `since` (ingested_at; an index range), newest first: seq, ingested_at and the (redacted) payload only */
   hookPayloadsForRuntimeSince(runtimeId: string, since: number, limit: number): HookPayloadRow[] {
     return this.s.hookPayloadsForRuntimeSince.all({ runtime_id: runtimeId, since, limit });
   }
@@ -499,8 +495,6 @@ export const HOT_QUERIES = {
   activeRuntimesForTarget: "SELECT * FROM runtimes WHERE target_id = $target AND ended_at IS NULL",
   eventIdSeen: "SELECT 1 AS x FROM events WHERE event_id = $id UNION ALL SELECT 1 FROM event_inbox WHERE event_id = $id LIMIT 1",
   dedupeSeen: "SELECT 1 AS x FROM events WHERE runtime_id = $runtime_id AND source = $source AND dedupe_key = $dedupe_key",
-  hookPayloadsForRuntime:
-    "SELECT seq, ingested_at, raw_payload FROM events WHERE runtime_id = $runtime_id AND source = 'hook' ORDER BY ingested_at DESC LIMIT $limit",
   hookPayloadsForRuntimeSince:
     "SELECT seq, ingested_at, raw_payload FROM events WHERE runtime_id = $runtime_id AND source = 'hook' AND ingested_at >= $since ORDER BY ingested_at DESC LIMIT $limit",
   eventsForRuntime:
@@ -627,7 +621,6 @@ function prepare(db: Database) {
          $norm_confidence, $norm_reason, $outcome, $raw_payload)`,
     ),
     eventsForRuntime: q<EventRow, { runtime_id: string; source: string; limit: number }>(HOT_QUERIES.eventsForRuntime),
-    hookPayloadsForRuntime: q<HookPayloadRow, { runtime_id: string; limit: number }>(HOT_QUERIES.hookPayloadsForRuntime),
     hookPayloadsForRuntimeSince: q<HookPayloadRow, { runtime_id: string; since: number; limit: number }>(HOT_QUERIES.hookPayloadsForRuntimeSince),
     countEvents: q0<{ n: number }>("SELECT count(*) AS n FROM events"),
     inboxSeen: q<{ x: number }, { target: string; pane: string; source: string; dedupe_key: string }>(HOT_QUERIES.inboxSeen),
