@@ -39,9 +39,10 @@ const SOCKET_PROBE_TIMEOUT_MS = 500;
 
 /**
  * `agtmux daemon` scales JavaScriptCore's tier-up thresholds by this: the
- * daemon's work is small and I/O-bound, and the optimizing tiers (DFG, FTL)
- * cost more memory (their compilers' code and data, the code they emit) than
- * they save time.
+ * daemon's work is small and I/O-bound. The optimizing tiers are off anyway
+ * (BUN_JSC_useDFGJIT=0, src/cli/commands/daemon.ts); this also keeps rarely
+ * run functions in the interpreter instead of the Baseline JIT, and holds
+ * the optimizing tiers back when a user turns them on again.
  */
 export const DAEMON_JIT_POLICY = 100;
 

@@ -230,21 +230,22 @@ const CHANNEL_COMMANDS = new Set(["list-panes", "list-sessions", "list-windows",
  * client), and no argument that would not survive one control-mode line.
  */
 export function channelSafe(args: readonly string[]): boolean {
-  let first = true;
-  let cmd = "";
+  let cmd: string | null = null;
+  // whether the current command has -p (display-message needs its own, not another command's)
+  let printed = false;
   for (const a of [...args, ";"]) {
     if (a === ";") {
-      if (first) return false; // empty command
-      first = true;
+      if (cmd === null) return false; // empty command
+      if (cmd === "display-message" && !printed) return false;
+      cmd = null;
+      printed = false;
       continue;
     }
     if (/[\n\r\0]/.test(a)) return false;
-    if (first) {
+    if (cmd === null) {
       if (!CHANNEL_COMMANDS.has(a)) return false;
       cmd = a;
-      first = false;
-      if (cmd === "display-message" && !args.includes("-p")) return false;
-    }
+    } else if (a === "-p") printed = true;
   }
   return true;
 }

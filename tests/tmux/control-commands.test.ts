@@ -35,6 +35,9 @@ describe("channelSafe", () => {
     expect(channelSafe(["send-keys", "-t", "%1", "x"])).toBe(false);
     expect(channelSafe(["capture-pane", "-p", ";", "kill-server"])).toBe(false);
     expect(channelSafe(["display-message", "hello"])).toBe(false);
+    // the -p must be display-message's own, not another command's in the chain
+    expect(channelSafe(["display-message", "hello", ";", "capture-pane", "-p"])).toBe(false);
+    expect(channelSafe(["capture-pane", "-p", ";", "display-message", "hello"])).toBe(false);
     expect(channelSafe(["display-message", "-p", "a\nkill-server"])).toBe(false);
     expect(channelSafe(["capture-pane", ";", ";"])).toBe(false);
     expect(channelSafe([])).toBe(false);
